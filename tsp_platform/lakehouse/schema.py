@@ -1,0 +1,164 @@
+"""Lakehouse tables: one DDL per table, its primary key, and the partition columns that scope a rewrite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    partition: tuple[str, ...] = ()  # columns that identify one (profile, as_of) slice
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def value_columns(self) -> list[str]:
+        return [name for name in self.column_names if name not in self.key]
+
+    def ddl(self) -> str:
+        cols = ",\n  ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols},\n  PRIMARY KEY ({', '.join(self.key)})\n)"
+
+
+SYMBOLS = Table(
+    "symbols",
+    (
+        ("symbol", "VARCHAR NOT NULL"),
+        ("exchange", "VARCHAR NOT NULL"),
+        ("ticker", "VARCHAR NOT NULL"),
+        ("base", "VARCHAR"),
+        ("quote", "VARCHAR"),
+        ("asset_class", "VARCHAR NOT NULL"),
+        ("sector", "VARCHAR"),
+        ("industry", "VARCHAR"),
+        ("currency", "VARCHAR"),
+        ("calendar", "VARCHAR NOT NULL"),
+        ("tick_size", "DOUBLE"),
+        ("lot_size", "DOUBLE"),
+        ("is_stablecoin", "BOOLEAN NOT NULL"),
+        ("is_synthetic", "BOOLEAN NOT NULL"),
+        ("source", "VARCHAR NOT NULL"),
+        ("description", "VARCHAR"),
+    ),
+    key=("symbol",),
+)
+
+OHLCV = Table(
+    "ohlcv",
+    (
+        ("symbol", "VARCHAR NOT NULL"),
+        ("date", "DATE NOT NULL"),
+        ("open", "DOUBLE"),
+        ("high", "DOUBLE"),
+        ("low", "DOUBLE"),
+        ("close", "DOUBLE NOT NULL"),
+        ("volume", "DOUBLE"),
+        ("source", "VARCHAR NOT NULL"),
+        ("ingested_at", "TIMESTAMP NOT NULL"),
+    ),
+    key=("symbol", "date"),
+)
+
+SCAN_RESULTS = Table(
+    "scan_results",
+    (
+        ("profile", "VARCHAR NOT NULL"),
+        ("as_of", "DATE NOT NULL"),
+        ("scanner", "VARCHAR NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("direction", "VARCHAR NOT NULL"),
+        ("logic", "VARCHAR NOT NULL"),
+        ("run_id", "VARCHAR NOT NULL"),
+        ("generated_at", "TIMESTAMP NOT NULL"),
+        ("source", "VARCHAR NOT NULL"),
+        ("exchange", "VARCHAR"),
+        ("sector", "VARCHAR"),
+        ("close", "DOUBLE"),
+        ("change", "DOUBLE"),
+        ("perf_w", "DOUBLE"),
+        ("perf_1m", "DOUBLE"),
+        ("perf_3m", "DOUBLE"),
+        ("volatility_d", "DOUBLE"),
+        ("volume", "DOUBLE"),
+        ("value_traded", "DOUBLE"),
+        ("adx", "DOUBLE"),
+        ("recommend_all", "DOUBLE"),
+        ("recommend_ma", "DOUBLE"),
+        ("recommend_other", "DOUBLE"),
+        ("rank", "INTEGER NOT NULL"),
+    ),
+    key=("profile", "as_of", "scanner", "symbol"),
+    partition=("profile", "as_of"),
+)
+
+RAW_POOL = Table(
+    "raw_pool",
+    (
+        ("profile", "VARCHAR NOT NULL"),
+        ("as_of", "DATE NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("logic", "VARCHAR NOT NULL"),
+        ("direction", "VARCHAR NOT NULL"),
+        ("identity", "VARCHAR NOT NULL"),
+        ("base", "VARCHAR"),
+        ("quote", "VARCHAR"),
+        ("asset_class", "VARCHAR"),
+        ("sector", "VARCHAR"),
+        ("scanners", "VARCHAR NOT NULL"),
+        ("value_traded", "DOUBLE"),
+        ("alternatives", "VARCHAR NOT NULL"),
+        ("rank", "INTEGER NOT NULL"),
+    ),
+    key=("profile", "as_of", "symbol", "logic", "direction"),
+    partition=("profile", "as_of"),
+)
+
+RETURNS_MATRIX = Table(
+    "returns_matrix",
+    (
+        ("profile", "VARCHAR NOT NULL"),
+        ("as_of", "DATE NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("date", "DATE NOT NULL"),
+        ("ret", "DOUBLE"),
+    ),
+    key=("profile", "as_of", "symbol", "date"),
+    partition=("profile", "as_of"),
+)
+
+RETURNS_EXCLUSIONS = Table(
+    "returns_exclusions",
+    (
+        ("profile", "VARCHAR NOT NULL"),
+        ("as_of", "DATE NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("reason", "VARCHAR NOT NULL"),
+        ("detail", "VARCHAR NOT NULL"),
+    ),
+    key=("profile", "as_of", "symbol"),
+    partition=("profile", "as_of"),
+)
+
+HEALTH_RESULTS = Table(
+    "health_results",
+    (
+        ("profile", "VARCHAR NOT NULL"),
+        ("as_of", "DATE NOT NULL"),
+        ("gate", "VARCHAR NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("passed", "BOOLEAN NOT NULL"),
+        ("value", "DOUBLE"),
+        ("detail", "VARCHAR NOT NULL"),
+    ),
+    key=("profile", "as_of", "gate", "symbol"),
+    partition=("profile", "as_of"),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (SYMBOLS, OHLCV, SCAN_RESULTS, RAW_POOL, RETURNS_MATRIX, RETURNS_EXCLUSIONS, HEALTH_RESULTS)
+}

@@ -1,0 +1,167 @@
+"""The DuckDB lakehouse: schema creation, transactional upserts and partition rewrites, point-in-time reads.
+
+Every write runs in one transaction: a failure (or a killed process) leaves the previous state intact.
+Bulk data moves through Arrow; nothing is inserted row by row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from tsp_platform.lakehouse.schema import OHLCV, TABLES, Table
+
+# Columns that record *when* something was written, not *what*: excluded from change detection and content hashes.
+VOLATILE_COLUMNS = frozenset({"ingested_at", "generated_at", "run_id"})
+
+
+class LakehouseError(RuntimeError):
+    """A lakehouse write was refused; nothing was changed."""
+
+
+def _check_frame(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in table.column_names if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in table.column_names]
+    if missing or extra:
+        raise LakehouseError(f"{table.name}: frame columns do not match (missing {missing}, unexpected {extra})")
+    ordered = frame.select(table.column_names)
+    dupes = ordered.select(table.key).is_duplicated()
+    if dupes.any():
+        sample = ordered.filter(dupes).select(table.key).head(3).to_dicts()
+        raise LakehouseError(f"{table.name}: duplicate keys in the frame, e.g. {sample}")
+    return ordered
+
+
+class Lakehouse:
+    """One DuckDB file. Connections are short-lived; open one only to read or write."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.path.exists():
+            raise LakehouseError(f"lakehouse {self.path} does not exist yet: seed or ingest first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            if not read_only:
+                for table in TABLES.values():
+                    conn.execute(table.ddl())
+            yield conn
+        finally:
+            conn.close()
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def upsert(self, table_name: str, frame: pl.DataFrame) -> dict[str, int]:
+        """Insert new keys and update changed rows, in one transaction; unchanged rows keep their write time."""
+        table = TABLES[table_name]
+        staged = _check_frame(table, frame)
+        compare = [c for c in table.value_columns if c not in VOLATILE_COLUMNS]
+        on = " AND ".join(f"t.{k} = s.{k}" for k in table.key)
+        changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in compare) or "FALSE"
+        set_clause = ", ".join(f"{c} = s.{c}" for c in table.value_columns)
+        cols = ", ".join(table.column_names)
+        values = ", ".join(f"s.{c}" for c in table.column_names)
+        with self.connect() as conn:
+            conn.register("staged_frame", staged.to_arrow())
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+                updated = conn.execute(
+                    f"SELECT count(*) FROM {table.name} t JOIN staged_frame s ON {on} WHERE {changed}"
+                ).fetchone()[0]
+                conn.execute(
+                    f"MERGE INTO {table.name} t USING staged_frame s ON {on} "
+                    f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_clause} "
+                    f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+                )
+                after = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.unregister("staged_frame")
+        return {"inserted": after - before, "updated": updated, "unchanged": staged.height - (after - before) - updated}
+
+    def replace_partition(self, table_name: str, profile: str, as_of: date, frame: pl.DataFrame) -> int:
+        """Atomically replace one (profile, as_of) slice of a partitioned table."""
+        table = TABLES[table_name]
+        if table.partition != ("profile", "as_of"):
+            raise LakehouseError(f"{table.name} is not partitioned by profile and as-of date")
+        staged = _check_frame(table, frame)
+        foreign = staged.filter((pl.col("profile") != profile) | (pl.col("as_of") != as_of))
+        if foreign.height:
+            raise LakehouseError(f"{table.name}: {foreign.height} rows belong to another partition than {profile}/{as_of}")
+        with self.connect() as conn:
+            conn.register("staged_frame", staged.to_arrow())
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f"DELETE FROM {table.name} WHERE profile = ? AND as_of = ?", [profile, as_of])
+                conn.execute(f"INSERT INTO {table.name} ({', '.join(table.column_names)}) SELECT * FROM staged_frame")
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.unregister("staged_frame")
+        return staged.height
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence | None = None) -> pl.DataFrame:
+        """Run a parameterised read; identifiers must come from the schema, never from user input."""
+        with self.connect(read_only=True) as conn:
+            return pl.from_arrow(conn.sql(sql, params=list(params or [])).to_arrow_table())
+
+    def read_partition(self, table_name: str, profile: str, as_of: date) -> pl.DataFrame:
+        table = TABLES[table_name]
+        order = ", ".join(table.key)
+        return self.query(
+            f"SELECT * FROM {table.name} WHERE profile = ? AND as_of = ? ORDER BY {order}", [profile, as_of]
+        )
+
+    def read_table(self, table_name: str) -> pl.DataFrame:
+        table = TABLES[table_name]
+        return self.query(f"SELECT * FROM {table.name} ORDER BY {', '.join(table.key)}")
+
+    def ohlcv(self, symbols: Sequence[str], as_of: date, start: date | None = None) -> pl.DataFrame:
+        """Daily bars for `symbols` up to and including `as_of` (point-in-time: nothing after it is read)."""
+        if not symbols:
+            return pl.DataFrame(schema={c: pl.Null for c in OHLCV.column_names})
+        sql = "SELECT * FROM ohlcv WHERE symbol IN (SELECT unnest(?)) AND date <= ?"
+        params: list = [list(symbols), as_of]
+        if start is not None:
+            sql += " AND date >= ?"
+            params.append(start)
+        return self.query(sql + " ORDER BY symbol, date", params)
+
+    def content_hash(self, table_name: str, profile: str | None = None, as_of: date | None = None) -> str:
+        """SHA-256 of a table's (or a partition's) content, ordered by key, ignoring write-time columns."""
+        table = TABLES[table_name]
+        frame = (
+            self.read_partition(table_name, profile, as_of)
+            if profile is not None and as_of is not None
+            else self.read_table(table_name)
+        )
+        return frame_hash(frame.drop([c for c in frame.columns if c in VOLATILE_COLUMNS]), table.key)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
+def frame_hash(frame: pl.DataFrame, order_by: Sequence[str] | None = None) -> str:
+    """A stable content hash of a frame (sorted by `order_by` when given)."""
+    ordered = frame.sort(list(order_by)) if order_by else frame
+    digest = hashlib.sha256()
+    digest.update(",".join(f"{n}:{t}" for n, t in ordered.schema.items()).encode())
+    digest.update(ordered.write_csv(float_precision=17).encode() if ordered.height else b"")
+    return digest.hexdigest()
