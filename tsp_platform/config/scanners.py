@@ -114,7 +114,7 @@ def merge_layer(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _load_layer(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Layer, tuple[Path, ...]]:
+def _load_layer(path: Path, chain: tuple[Path, ...], root: Path) -> tuple[dict[str, Any], Layer, tuple[Path, ...]]:
     if path in chain:
         names = " -> ".join(str(p) for p in chain + (path,))
         raise ConfigError(chain[-1], "base_preset", f"inheritance cycle: {names}")
@@ -135,9 +135,11 @@ def _load_layer(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], La
     if base_name is None:
         return own, layer, (path,)
     base_path = (path.parent / str(base_name)).resolve()
+    if not base_path.is_relative_to(root):
+        raise ConfigError(path, "base_preset", f"bad preset: {base_name!r} resolves outside the scanner folder")
     if not base_path.exists():
         raise ConfigError(path, "base_preset", f"bad preset: {base_name!r} not found (looked at {base_path})")
-    base, base_layer, files = _load_layer(base_path, chain + (path,))
+    base, base_layer, files = _load_layer(base_path, chain + (path,), root)
     if list(Layer).index(base_layer) >= list(Layer).index(layer):
         raise ConfigError(path, "base_preset", f"a {layer} layer cannot inherit from {base_layer} ({base_name})")
     return merge_layer(base, own), layer, files + (path,)
@@ -156,11 +158,11 @@ def load_scanner(ref: str | Path, root: Path = SCANNER_DIR) -> ScannerConfig:
     top_raw = read_yaml(path)
     if isinstance(top_raw, dict) and "direction" not in top_raw:
         raise ConfigError(path, "direction", "every scanner declares its own direction (long or short)")
-    merged, layer, files = _load_layer(path, ())
+    merged, layer, files = _load_layer(path, (), root.resolve())
     if layer is not Layer.L4:
         raise ConfigError(path, "layer", f"only an L4 file is a runnable scanner (this is {layer})")
     name = path.relative_to(root.resolve()).with_suffix("").as_posix()
     try:
-        return ScannerConfig(name=name, layer=layer, source_files=tuple(str(f) for f in files), **merged)
+        return ScannerConfig(name=name, layer=layer, source_files=tuple(f.relative_to(root.resolve()).as_posix() for f in files), **merged)
     except ValidationError as exc:
         raise config_error_from_validation(path, exc) from None
