@@ -270,7 +270,7 @@ def _ar1(noise: np.ndarray, phi: float, lags: int = 64) -> np.ndarray:
     weights = phi ** np.arange(lags)
     padded = np.concatenate([np.zeros((lags - 1, noise.shape[1])), noise])
     windows = np.lib.stride_tricks.sliding_window_view(padded, lags, axis=0)  # (T, n, lags), oldest first
-    return windows[:n_days] @ weights[::-1]
+    return (windows[:n_days] * weights[::-1]).sum(axis=-1)  # elementwise, no BLAS: reproducible
 
 
 def generate_synthetic_crypto(

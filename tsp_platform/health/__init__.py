@@ -1,0 +1,5 @@
+"""Data-health gates."""
+
+from tsp_platform.health.gates import GATE_DESCRIPTIONS, Gate, GateInputs, evaluate_gates, lookback_start
+
+__all__ = ["GATE_DESCRIPTIONS", "Gate", "GateInputs", "evaluate_gates", "lookback_start"]
