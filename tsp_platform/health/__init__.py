@@ -1,5 +1,5 @@
 """Data-health gates."""
 
-from tsp_platform.health.gates import GATE_DESCRIPTIONS, Gate, GateInputs, evaluate_gates, lookback_start
+from tsp_platform.health.gates import GATE_DESCRIPTIONS, Gate, GateInputs, evaluate_gates
 
-__all__ = ["GATE_DESCRIPTIONS", "Gate", "GateInputs", "evaluate_gates", "lookback_start"]
+__all__ = ["GATE_DESCRIPTIONS", "Gate", "GateInputs", "evaluate_gates"]

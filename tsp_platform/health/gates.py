@@ -7,7 +7,7 @@ staleness and the history floor, and passes the others with the detail "no bars"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 import polars as pl
@@ -212,11 +212,6 @@ GATES = {
     Gate.HISTORY_FLOOR: history_floor,
     Gate.WEEKEND_PADDING: weekend_padding,
 }
-
-
-def lookback_start(as_of: date, lookback_days: int) -> date:
-    """First date inside the lookback window ending at `as_of` (inclusive)."""
-    return as_of - timedelta(days=lookback_days - 1)
 
 
 def evaluate_gates(inputs: GateInputs, gates: list[Gate] | None = None) -> pl.DataFrame:

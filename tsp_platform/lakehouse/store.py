@@ -94,26 +94,34 @@ class Lakehouse:
 
     def replace_partition(self, table_name: str, profile: str, as_of: date, frame: pl.DataFrame) -> int:
         """Atomically replace one (profile, as_of) slice of a partitioned table."""
-        table = TABLES[table_name]
-        if table.partition != ("profile", "as_of"):
-            raise LakehouseError(f"{table.name} is not partitioned by profile and as-of date")
-        staged = _check_frame(table, frame)
-        foreign = staged.filter((pl.col("profile") != profile) | (pl.col("as_of") != as_of))
-        if foreign.height:
-            raise LakehouseError(f"{table.name}: {foreign.height} rows belong to another partition than {profile}/{as_of}")
+        return self.replace_partitions(profile, as_of, {table_name: frame})[table_name]
+
+    def replace_partitions(self, profile: str, as_of: date, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
+        """Replace the (profile, as_of) slice of several tables in one transaction: all or nothing."""
+        staged: dict[str, pl.DataFrame] = {}
+        for table_name, frame in frames.items():
+            table = TABLES[table_name]
+            if table.partition != ("profile", "as_of"):
+                raise LakehouseError(f"{table.name} is not partitioned by profile and as-of date")
+            checked = _check_frame(table, frame)
+            foreign = checked.filter((pl.col("profile") != profile) | (pl.col("as_of") != as_of))
+            if foreign.height:
+                raise LakehouseError(f"{table.name}: {foreign.height} rows belong to another partition than {profile}/{as_of}")
+            staged[table_name] = checked
         with self.connect() as conn:
-            conn.register("staged_frame", staged.to_arrow())
             conn.execute("BEGIN TRANSACTION")
             try:
-                conn.execute(f"DELETE FROM {table.name} WHERE profile = ? AND as_of = ?", [profile, as_of])
-                conn.execute(f"INSERT INTO {table.name} ({', '.join(table.column_names)}) SELECT * FROM staged_frame")
+                for table_name, frame in staged.items():
+                    table = TABLES[table_name]
+                    conn.register("staged_frame", frame.to_arrow())
+                    conn.execute(f"DELETE FROM {table.name} WHERE profile = ? AND as_of = ?", [profile, as_of])
+                    conn.execute(f"INSERT INTO {table.name} ({', '.join(table.column_names)}) SELECT * FROM staged_frame")
+                    conn.unregister("staged_frame")
                 conn.execute("COMMIT")
             except Exception:
                 conn.execute("ROLLBACK")
                 raise
-            finally:
-                conn.unregister("staged_frame")
-        return staged.height
+        return {name: frame.height for name, frame in staged.items()}
 
     # -- reads ----------------------------------------------------------------------------------------------
 

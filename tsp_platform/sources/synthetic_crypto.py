@@ -79,7 +79,8 @@ SYMBOLS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String,
     "description": pl.String,
 }
-assert list(SYMBOLS_SCHEMA) == SYMBOLS.column_names, "SYMBOLS_SCHEMA drifted from lakehouse SYMBOLS"
+if list(SYMBOLS_SCHEMA) != SYMBOLS.column_names:  # pragma: no cover - import-time contract check
+    raise RuntimeError("synthetic_crypto.SYMBOLS_SCHEMA drifted from lakehouse SYMBOLS")
 
 FAULTS_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String,
@@ -139,9 +140,9 @@ FLAT_DAYS = 5
 _FAULT_PLAN: tuple[tuple[str, str, int], ...] = (
     ("toxic_spike", f"{EXCHANGE}:SYNMCUSDT", 45),
     ("gap", f"{EXCHANGE}:SYNDFUSDT", 75),
-    ("stale", f"{EXCHANGE}:SYNIGUSDT", STALE_DAYS - 1),
+    ("stale", f"{EXCHANGE}:SYNDAUSDT", STALE_DAYS - 1),
     ("flat_closes", f"{EXCHANGE}:SYNRHUSDT", 100),
-    ("ohlc_inconsistent", f"{EXCHANGE}:SYNLBUSDC", 30),
+    ("ohlc_inconsistent", f"{EXCHANGE}:SYNIAUSDT", 30),
 )
 FAULT_SYMBOLS: dict[str, str] = {kind: symbol for kind, symbol, _ in _FAULT_PLAN}
 
@@ -166,8 +167,10 @@ def _universe() -> tuple[_Base, ...]:
     bases = []
     for k, (code, sector, industry, idio, beta_range, decades) in enumerate(_CLUSTERS):
         for j, decade in enumerate(decades):
-            quotes = ("USDT",) + (("USDC",) if j < _USDC_MEMBERS else ()) + (("FDUSD",) if j < _FDUSD_MEMBERS else ())
-            bases.append(_Base(f"SYN{code}{_MEMBER_LETTERS[j]}", sector, industry, k, decade, quotes, idio, beta_range))
+            quotes = ("USDT",) + (("USDC",) if j < _USDC_MEMBERS else ())
+            quotes += ("FDUSD",) if j < _FDUSD_MEMBERS else ()
+            name = f"SYN{code}{_MEMBER_LETTERS[j]}"
+            bases.append(_Base(name, sector, industry, k, decade, quotes, idio, beta_range))
     for name, extra in _STABLES:
         bases.append(_Base(name, _STABLE_SECTOR, _STABLE_INDUSTRY, -1, 0, ("USDT", *extra), 0.0, (0.0, 0.0)))
     return tuple(bases)
@@ -322,8 +325,8 @@ def generate_synthetic_crypto(
 
     base_prev = np.vstack([p0[None, :], base_close[:-1]])
     base_absret = np.abs(np.log(base_close / base_prev))
-    calm_vol = np.concatenate([np.sqrt((beta * _MARKET_VOL) ** 2 + (gamma * _CLUSTER_VOL) ** 2 + idio_vol**2),
-                               np.full(n_stable, _STABLE_SD)])
+    crypto_vol = np.sqrt((beta * _MARKET_VOL) ** 2 + (gamma * _CLUSTER_VOL) ** 2 + idio_vol**2)
+    calm_vol = np.concatenate([crypto_vol, np.full(n_stable, _STABLE_SD)])
     day_vol = _VOL_MULT[regime][:, None] * calm_vol  # (T, n_bases)
 
     # --- pairs

@@ -1,0 +1,26 @@
+"""The one module that assembles `Definitions` (workspace.yaml and `[tool.dagster]` point here)."""
+
+from __future__ import annotations
+
+
+import dagster as dg
+
+import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhere)
+from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
+from assets.health_checks import HEALTH_CHECKS
+from resources import build_resources
+
+
+seed_job = dg.define_asset_job("seed_lakehouse", selection=dg.AssetSelection.assets(embedded_market_data))
+data_cycle_job = dg.define_asset_job(
+    "data_cycle",
+    selection=dg.AssetSelection.assets(*DATA_CYCLE_ASSETS),
+    description="discovery_scan → raw_pool → ohlcv_history → returns_matrix, with their health gates",
+)
+
+defs = dg.Definitions(
+    assets=[embedded_market_data, *DATA_CYCLE_ASSETS],
+    asset_checks=HEALTH_CHECKS,
+    jobs=[seed_job, data_cycle_job],
+    resources=build_resources(),
+)

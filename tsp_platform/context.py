@@ -1,0 +1,39 @@
+"""The typed context every data-cycle stage receives: where the lakehouse is, which profile, which as-of."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from tsp_platform.config.models import Profile
+from tsp_platform.lakehouse import Lakehouse
+
+RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def utc_now() -> datetime:
+    """Naive UTC timestamp (the lakehouse stores TIMESTAMP in UTC)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def validate_run_id(run_id: str) -> str:
+    if not RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must match {RUN_ID.pattern} (no path separators or '..')")
+    return run_id
+
+
+@dataclass(frozen=True)
+class StageContext:
+    lakehouse: Lakehouse
+    profile: Profile
+    as_of: date
+    run_id: str = field(default_factory=lambda: utc_now().strftime("%Y%m%d-%H%M%S"))
+
+    def __post_init__(self):
+        validate_run_id(self.run_id)
+
+    @property
+    def lookback_start(self) -> date:
+        """First date inside the profile's lookback window ending at the as-of date."""
+        return self.as_of - timedelta(days=self.profile.lookback_days - 1)

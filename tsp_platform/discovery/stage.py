@@ -1,0 +1,86 @@
+"""Discovery stages: run a profile's scanners as of a date, then aggregate the raw pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+from tsp_platform.config.models import DiscoverySource
+from tsp_platform.config.scanners import ScannerConfig, load_scanner
+from tsp_platform.context import StageContext, utc_now
+from tsp_platform.discovery.pool import PoolResult, build_raw_pool
+from tsp_platform.discovery.scan import ScanEnvelope, apply_scanner, to_scan_results
+from tsp_platform.discovery.screener import SCREENER_HISTORY_DAYS, compute_screener_fields
+from tsp_platform.lakehouse.schema import SCAN_RESULTS
+
+# Screener markets -> asset classes of the lakehouse symbols table (offline screener universe).
+MARKET_ASSET_CLASSES = {
+    "america": ("equity", "etf"),
+    "crypto": ("crypto",),
+    "forex": ("forex",),
+    "futures": ("futures",),
+}
+
+LiveScreener = Callable[[ScannerConfig], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    scans: pl.DataFrame  # scan_results rows
+    per_scanner: dict[str, int]
+    universe_size: int
+
+
+def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFrame:
+    symbols = ctx.lakehouse.read_table("symbols")
+    classes = {c for s in scanners for m in s.markets for c in MARKET_ASSET_CLASSES.get(m, ())}
+    exchanges = {e for s in scanners for e in s.exchanges}
+    universe = symbols.filter(pl.col("asset_class").is_in(sorted(classes)))
+    if exchanges:
+        universe = universe.filter(pl.col("exchange").is_in(sorted(exchanges)))
+    if universe.is_empty():
+        raise LookupError(
+            f"profile {ctx.profile.name!r}: the lakehouse holds no symbols for markets/exchanges "
+            f"{sorted(classes)}/{sorted(exchanges)}; seed it (`tsp seed`) or import prices first"
+        )
+    start = ctx.as_of - timedelta(days=SCREENER_HISTORY_DAYS)
+    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, start)
+    return compute_screener_fields(bars, ctx.as_of, universe)
+
+
+def run_discovery(ctx: StageContext, live_screener: LiveScreener | None = None) -> DiscoveryResult:
+    """Run every L4 scanner of the profile; the offline screener computes fields from bars up to as-of."""
+    scanners = [load_scanner(name) for name in ctx.profile.scanners]
+    envelope = ScanEnvelope(ctx.profile.name, ctx.as_of, ctx.run_id, utc_now(), ctx.profile.discovery.value)
+    frames, counts = [], {}
+    if ctx.profile.discovery is DiscoverySource.LAKEHOUSE:
+        rows = _offline_rows(ctx, scanners)
+        universe_size = rows.height
+        for scanner in scanners:
+            kept = apply_scanner(scanner, rows)
+            frames.append(to_scan_results(scanner, kept, envelope))
+            counts[scanner.name] = kept.height
+    else:
+        if live_screener is None:
+            raise RuntimeError(f"profile {ctx.profile.name!r} discovers on a live screener but none was configured")
+        universe_size = 0
+        for scanner in scanners:
+            rows = live_screener(scanner)
+            universe_size += rows.height
+            kept = apply_scanner(scanner, rows, server_filtered=True)
+            frames.append(to_scan_results(scanner, kept, envelope))
+            counts[scanner.name] = kept.height
+    scans = pl.concat(frames) if frames else pl.DataFrame(schema=SCAN_RESULTS.column_names)
+    return DiscoveryResult(scans=scans, per_scanner=counts, universe_size=universe_size)
+
+
+def run_raw_pool(ctx: StageContext) -> PoolResult:
+    scans = ctx.lakehouse.read_partition("scan_results", ctx.profile.name, ctx.as_of)
+    if scans.is_empty():
+        raise LookupError(f"no scan results for {ctx.profile.name} as of {ctx.as_of}: materialise discovery_scan first")
+    symbols = ctx.lakehouse.read_table("symbols")
+    pool = build_raw_pool(scans, symbols, ctx.profile.pool)
+    return pool

@@ -1,0 +1,142 @@
+"""Market-data stages: keep the lookback of the pool in the lakehouse, then build the returns matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import polars as pl
+
+from tsp_platform.config.models import MarketDataSource
+from tsp_platform.context import StageContext, utc_now
+from tsp_platform.health.gates import Gate, GateInputs, evaluate_gates
+from tsp_platform.lakehouse.schema import HEALTH_RESULTS, RETURNS_EXCLUSIONS, RETURNS_MATRIX
+from tsp_platform.market_data.returns import ReturnsResult, build_returns
+
+# Sources whose bars are already complete in the lakehouse (seeded or imported): nothing to fetch.
+STORED_SOURCES = (MarketDataSource.EMBEDDED_SP500, MarketDataSource.SYNTHETIC_CRYPTO, MarketDataSource.LAKEHOUSE)
+
+
+class FetchedBars(Protocol):
+    frame: pl.DataFrame
+
+
+class DailyBarFetcher(Protocol):
+    """A live market-data client: daily bars for one symbol over [since, until] (see sources.binance)."""
+
+    def fetch_daily(self, symbol: str, since, until) -> FetchedBars: ...
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    coverage: pl.DataFrame  # symbol, first, last, bars
+    fetched_rows: int
+    repaired_gaps: int
+    missing: list[str]
+
+
+def pool_universe(ctx: StageContext) -> pl.DataFrame:
+    """The partition's pool symbols plus the profile's benchmark, with each symbol's calendar."""
+    pool = ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of)
+    if pool.is_empty():
+        raise LookupError(f"no raw pool for {ctx.profile.name} as of {ctx.as_of}: materialise raw_pool first")
+    names = pool["symbol"].unique().to_list()
+    if ctx.profile.benchmark and ctx.profile.benchmark not in names:
+        names.append(ctx.profile.benchmark)
+    symbols = ctx.lakehouse.read_table("symbols").select("symbol", "calendar")
+    universe = pl.DataFrame({"symbol": sorted(names)}).join(symbols, on="symbol", how="left")
+    return universe.with_columns(pl.col("calendar").fill_null(ctx.profile.calendar.value))
+
+
+def _coverage(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
+    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, ctx.lookback_start)
+    stats = bars.group_by("symbol").agg(
+        pl.col("date").min().alias("first"), pl.col("date").max().alias("last"), pl.len().alias("bars")
+    )
+    return pl.DataFrame({"symbol": symbols}).join(stats, on="symbol", how="left").sort("symbol")
+
+
+def _with_ingest_time(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(utc_now()).alias("ingested_at"))
+
+
+def sync_history(ctx: StageContext, fetcher: DailyBarFetcher | None = None) -> HistoryResult:
+    """Incremental fetch (live sources) of the lookback for the pool, then a repair pass over inner gaps."""
+    universe = pool_universe(ctx)
+    symbols = universe["symbol"].to_list()
+    fetched, repaired = 0, 0
+    if ctx.profile.market_data not in STORED_SOURCES:
+        if fetcher is None:
+            raise RuntimeError(f"profile {ctx.profile.name!r} needs a live market-data client; none was configured")
+        before = _coverage(ctx, symbols)
+        for row in before.iter_rows(named=True):
+            since = ctx.lookback_start if row["last"] is None else max(row["last"] + timedelta(days=1), ctx.lookback_start)
+            if since <= ctx.as_of:
+                bars = fetcher.fetch_daily(row["symbol"], since, ctx.as_of).frame
+                if bars.height:
+                    fetched += ctx.lakehouse.upsert("ohlcv", _with_ingest_time(bars))["inserted"]
+        if ctx.profile.features.feat_repair_gaps:
+            repaired = _repair_gaps(ctx, universe, fetcher)
+    coverage = _coverage(ctx, symbols)
+    missing = coverage.filter(pl.col("bars").is_null())["symbol"].to_list()
+    return HistoryResult(coverage=coverage, fetched_rows=fetched, repaired_gaps=repaired, missing=missing)
+
+
+def _repair_gaps(ctx: StageContext, universe: pl.DataFrame, fetcher: DailyBarFetcher) -> int:
+    """Re-fetch each gap the gaps gate finds; the source fills what it has (returns rows inserted)."""
+    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start)
+    inputs = GateInputs(bars, universe, ctx.as_of, ctx.profile.health.model_copy(update={"max_missing_sessions": 0}), 1)
+    failing = evaluate_gates(inputs, [Gate.GAPS]).filter(~pl.col("passed"), pl.col("value") > 0)
+    inserted = 0
+    for symbol in failing["symbol"].to_list():
+        dates = bars.filter(pl.col("symbol") == symbol)["date"].sort()
+        steps = dates.diff().dt.total_days()
+        for prev, gap in zip(dates.shift(1).to_list(), steps.to_list()):
+            if prev is not None and gap is not None and gap > 1:
+                since, until = prev + timedelta(days=1), prev + timedelta(days=int(gap) - 1)
+                refill = fetcher.fetch_daily(symbol, since, until).frame
+                if refill.height:
+                    inserted += ctx.lakehouse.upsert("ohlcv", _with_ingest_time(refill))["inserted"]
+    return inserted
+
+
+def run_health(ctx: StageContext) -> pl.DataFrame:
+    """Evaluate every gate on the pool's bars as of the date and store the partition's health results."""
+    universe = pool_universe(ctx)
+    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start)
+    results = evaluate_gates(GateInputs(bars, universe, ctx.as_of, ctx.profile.health, ctx.profile.history_floor_days))
+    rows = results.with_columns(pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of"))
+    ctx.lakehouse.replace_partition("health_results", ctx.profile.name, ctx.as_of, rows.select(HEALTH_RESULTS.column_names))
+    return results
+
+
+def quarantine_list(health: pl.DataFrame) -> pl.DataFrame:
+    """Symbols failing any gate, with the gates and details that failed them."""
+    failed = health.filter(~pl.col("passed"))
+    return failed.group_by("symbol").agg(
+        pl.format("{}: {}", "gate", "detail").sort().str.join("; ").alias("detail")
+    ).sort("symbol")
+
+
+def run_returns(ctx: StageContext) -> ReturnsResult:
+    """Returns for the pool as of the date; symbols that failed a health gate are quarantined, not used."""
+    health = ctx.lakehouse.read_partition("health_results", ctx.profile.name, ctx.as_of)
+    if health.is_empty():
+        raise LookupError(f"no health results for {ctx.profile.name} as of {ctx.as_of}: materialise ohlcv_history first")
+    universe = pool_universe(ctx)
+    # One week before the window prices the first return without reading anything after the as-of date.
+    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start - timedelta(days=7))
+    result = build_returns(bars, universe, ctx.as_of, ctx.lookback_start, ctx.profile.history_floor_days, quarantine_list(health))
+    tag = [pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of")]
+    ctx.lakehouse.replace_partitions(
+        ctx.profile.name,
+        ctx.as_of,
+        {
+            "returns_matrix": result.returns.with_columns(tag).select(RETURNS_MATRIX.column_names),
+            "returns_exclusions": result.exclusions.with_columns(tag).select(RETURNS_EXCLUSIONS.column_names),
+        },
+    )
+    return result
+
+
