@@ -38,6 +38,32 @@ def _check_frame(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
     return ordered
 
 
+def _merge(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -> dict[str, int]:
+    """MERGE a checked frame into `table` inside the caller's transaction; returns the row counts."""
+    compare = [c for c in table.value_columns if c not in VOLATILE_COLUMNS]
+    on = " AND ".join(f"t.{k} = s.{k}" for k in table.key)
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in compare) or "FALSE"
+    set_clause = ", ".join(f"{c} = s.{c}" for c in table.value_columns)
+    cols = ", ".join(table.column_names)
+    values = ", ".join(f"s.{c}" for c in table.column_names)
+    conn.register("staged_frame", frame.to_arrow())
+    try:
+        before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
+        updated = conn.execute(
+            f"SELECT count(*) FROM {table.name} t JOIN staged_frame s ON {on} WHERE {changed}"
+        ).fetchall()[0][0]
+        conn.execute(
+            f"MERGE INTO {table.name} t USING staged_frame s ON {on} "
+            f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_clause} "
+            f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+        ).fetchall()
+        after = conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
+    finally:
+        conn.unregister("staged_frame")
+    inserted = after - before
+    return {"inserted": inserted, "updated": updated, "unchanged": frame.height - inserted - updated}
+
+
 class Lakehouse:
     """One DuckDB file. Connections are short-lived; open one only to read or write."""
 
@@ -62,35 +88,22 @@ class Lakehouse:
 
     def upsert(self, table_name: str, frame: pl.DataFrame) -> dict[str, int]:
         """Insert new keys and update changed rows, in one transaction; unchanged rows keep their write time."""
-        table = TABLES[table_name]
-        staged = _check_frame(table, frame)
-        compare = [c for c in table.value_columns if c not in VOLATILE_COLUMNS]
-        on = " AND ".join(f"t.{k} = s.{k}" for k in table.key)
-        changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in compare) or "FALSE"
-        set_clause = ", ".join(f"{c} = s.{c}" for c in table.value_columns)
-        cols = ", ".join(table.column_names)
-        values = ", ".join(f"s.{c}" for c in table.column_names)
+        return self.upsert_many({table_name: frame})[table_name]
+
+    def upsert_many(self, frames: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
+        """Upsert several tables in one transaction: all of it lands, or none of it."""
+        staged = {name: _check_frame(TABLES[name], frame) for name, frame in frames.items()}
+        counts: dict[str, dict[str, int]] = {}
         with self.connect() as conn:
-            conn.register("staged_frame", staged.to_arrow())
             conn.execute("BEGIN TRANSACTION")
             try:
-                before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-                updated = conn.execute(
-                    f"SELECT count(*) FROM {table.name} t JOIN staged_frame s ON {on} WHERE {changed}"
-                ).fetchone()[0]
-                conn.execute(
-                    f"MERGE INTO {table.name} t USING staged_frame s ON {on} "
-                    f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_clause} "
-                    f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
-                )
-                after = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+                for name, frame in staged.items():
+                    counts[name] = _merge(conn, TABLES[name], frame)
                 conn.execute("COMMIT")
             except Exception:
                 conn.execute("ROLLBACK")
                 raise
-            finally:
-                conn.unregister("staged_frame")
-        return {"inserted": after - before, "updated": updated, "unchanged": staged.height - (after - before) - updated}
+        return counts
 
     def replace_partition(self, table_name: str, profile: str, as_of: date, frame: pl.DataFrame) -> int:
         """Atomically replace one (profile, as_of) slice of a partitioned table."""

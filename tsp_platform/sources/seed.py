@@ -43,7 +43,8 @@ def seed_embedded(lakehouse: Lakehouse, manifest: Manifest) -> list[SeedReport]:
     reports = []
     for source in sources:
         symbols, bars = _embedded_frames(source, manifest)
-        lakehouse.upsert("symbols", symbols)
-        counts = lakehouse.upsert("ohlcv", bars.with_columns(pl.lit(utc_now()).alias("ingested_at")))
+        counts = lakehouse.upsert_many(
+            {"symbols": symbols, "ohlcv": bars.with_columns(pl.lit(utc_now()).alias("ingested_at"))}
+        )["ohlcv"]
         reports.append(SeedReport(source=source.value, symbols=symbols.height, bars=counts))
     return reports

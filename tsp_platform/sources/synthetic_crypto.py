@@ -29,9 +29,9 @@ first affected day):
 
 * toxic_spike        SYNTH:SYNMCUSDT  end-45: close = 7 x previous close (+600 %), reversal next day
 * gap                SYNTH:SYNDFUSDT  end-75 .. end-73: 3 daily bars absent
-* stale              SYNTH:SYNIGUSDT  last bar end-10; end-9 .. end absent (`date` = end-9)
+* stale              SYNTH:SYNDAUSDT  last bar end-10; end-9 .. end absent (`date` = end-9)
 * flat_closes        SYNTH:SYNRHUSDT  end-100 .. end-96: 5 identical closes, o=h=l=c, volume 0
-* ohlc_inconsistent  SYNTH:SYNLBUSDC  end-30: high < close
+* ohlc_inconsistent  SYNTH:SYNIAUSDT  end-30: high < close
 
 Every other symbol is clean: full calendar, consistent OHLC, positive volume, no return > 500 %,
 no repeated closes. Output is bit-for-bit identical for the same seed and span (numpy PCG64 streams

@@ -1,0 +1,229 @@
+"""dbt_checks/ wired into Dagster: SQL health gates as dbt tests that land as asset checks on the Python assets.
+
+The dbt project (dbt_checks/, package-free, offline) reads the lakehouse tables as SOURCES mapped to the Dagster
+assets that write them (`meta.dagster.asset_key`). With `enable_source_tests_as_checks=True`, dagster-dbt turns
+the source tests into asset checks ON those assets:
+
+* ohlcv_history:  ohlcv_close_not_null, ohlcv_close_positive, ohlcv_symbol_date_unique (ERROR),
+                  ohlcv_ohlc_consistent, ohlcv_close_move_not_toxic (WARN: the embedded synthetic market stores
+                  such faults on purpose and the Python gates quarantine them; see dbt_checks/models/sources.yml)
+* returns_matrix: returns_matrix_ret_not_null, returns_matrix_ret_not_toxic, returns_matrix_key_unique,
+                  returns_matrix_no_weekend_for_weekday_symbols, returns_matrix_no_excluded_symbols (all ERROR)
+
+plus three small dbt models (asset keys health_summary, ohlcv_coverage, returns_coverage; group dbt_checks) in
+the `dbt_checks` schema of the lakehouse file. They are useful summaries AND required: dagster-dbt only attaches
+a source's tests when a selected model reads that source.
+
+Decisions:
+
+* `dbt build` runs with `raise_on_error=False`, then `_raise_on_dbt_error` inspects run_results.json: a test that
+  ran and found rows (status fail/warn) is a RESULT, reported as a failed asset check (severity ERROR or WARN), and
+  never crashes the step; anything else (a model or test that could not execute, e.g. a missing table or a DuckDB
+  lock, or dbt dying before writing run_results.json) is an ERROR and fails the step. Note that Dagster itself
+  still fails the step when a *blocking* check fails with ERROR severity (dagster-dbt marks error-severity
+  tests blocking): that is the gate working, the check result is recorded either way; dbt also skips the models
+  downstream of a failed ERROR test.
+* Every dbt step is in the `duckdb` pool (single writer: dbt opens the lakehouse file read-write).
+* dbt tests are not partition-aware (dagster#17560): the dbt step is unpartitioned and every run judges whole
+  tables, all (profile, as_of). The Python partitioned checks remain the per-partition gates.
+* The DuckDB file reaches dbt through `TSP_LAKEHOUSE` (read by dbt_checks/profiles.yml); `dbt_resource(path)`
+  sets it for each dbt subprocess only, so one process can drive several lakehouses (tests do).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from resources import DUCKDB_POOL
+
+__all__ = ["DBT_PROJECT_DIR", "dbt_check_assets", "dbt_resource", "prepare_dbt_manifest"]
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_checks"
+DBT_SCHEMA = "dbt_checks"  # profiles.yml `schema`: where the dbt models land inside the lakehouse file
+LAKEHOUSE_ENV = "TSP_LAKEHOUSE"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def _dbt_executable() -> str:
+    """`dbt` on PATH, else the one installed next to this interpreter (a venv not on PATH, e.g. under pytest)."""
+    found = shutil.which("dbt")
+    if found:
+        return found
+    local = Path(sys.executable).with_name("dbt")
+    if local.exists():
+        return str(local)
+    raise FileNotFoundError("dbt executable not found: install dbt-core/dbt-duckdb in this environment")
+
+
+def _manifest_is_stale(manifest: Path) -> bool:
+    """Missing, or older than any project file (so edits to dbt_checks/ are picked up without a manual parse)."""
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.suffix in (".sql", ".yml", ".yaml"))
+    return any(p.stat().st_mtime > built for p in sources if p.exists())
+
+
+def prepare_dbt_manifest(force: bool = False) -> Path:
+    """Ensure dbt_checks/target/manifest.json exists (`dbt parse`, offline, ~4 s) and return its path.
+
+    Runs only when the manifest is missing or older than a project file, or when `force`. Safe under
+    concurrency (code server, run workers, pytest-xdist): a file lock serialises parsers, and the manifest is
+    parsed into a private folder and moved into place atomically, so a reader never sees half a file.
+    `dbt parse` does not open the DuckDB file.
+    """
+    target = dbt_project.target_path
+    manifest = dbt_project.manifest_path
+    if not force and not _manifest_is_stale(manifest):
+        return manifest
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not force and not _manifest_is_stale(manifest):
+                return manifest  # another process parsed while we waited
+            scratch = target / f".parse-{os.getpid()}"
+            shutil.rmtree(scratch, ignore_errors=True)
+            env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+            proc = subprocess.run(
+                [
+                    _dbt_executable(), "parse", "--quiet",
+                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                    "--target-path", str(scratch), "--log-path", str(scratch),
+                ],
+                cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300,
+            )
+            if proc.returncode != 0 or not (scratch / "manifest.json").exists():
+                raise RuntimeError(f"dbt parse failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+            if (scratch / "partial_parse.msgpack").exists():  # dagster-dbt seeds each invocation with it
+                os.replace(scratch / "partial_parse.msgpack", target / "partial_parse.msgpack")
+            os.replace(scratch / "manifest.json", manifest)
+            shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return manifest
+
+
+# -- resource ---------------------------------------------------------------------------------------------
+
+_ENV_LOCK = threading.Lock()
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    with _ENV_LOCK:
+        previous = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+
+
+class LakehouseDbtCliResource(DbtCliResource):
+    """A DbtCliResource bound to one lakehouse file: every dbt subprocess gets TSP_LAKEHOUSE=<that file>.
+
+    dagster-dbt builds the subprocess environment from os.environ inside `cli()` (and loads the profile
+    in-process there too), so the variable is set around that call only, under a lock, then restored.
+    """
+
+    lakehouse_path: str
+
+    def cli(self, args, **kwargs):  # type: ignore[override]
+        with _env(LAKEHOUSE_ENV, self.lakehouse_path):
+            return super().cli(args, **kwargs)
+
+
+def dbt_resource(lakehouse_path: str | os.PathLike) -> LakehouseDbtCliResource:
+    """The `dbt` resource for `@dbt_assets`, pointing dbt_checks/ at the DuckDB file `lakehouse_path`."""
+    path = Path(lakehouse_path).expanduser().resolve()
+    if path.stem == DBT_SCHEMA:
+        raise ValueError(
+            f"lakehouse file {path.name!r}: DuckDB names the catalog after the file stem, which would collide with "
+            f"the dbt schema {DBT_SCHEMA!r} (ambiguous references); rename the file"
+        )
+    return LakehouseDbtCliResource(
+        project_dir=os.fspath(DBT_PROJECT_DIR),
+        profiles_dir=os.fspath(DBT_PROJECT_DIR),
+        dbt_executable=_dbt_executable(),
+        lakehouse_path=os.fspath(path),
+    )
+
+
+# -- assets -----------------------------------------------------------------------------------------------
+
+translator = DagsterDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+)
+
+# Only test results are results; these statuses mean dbt could not do its job (run_results.json `status`).
+_TEST_VERDICTS = {"pass", "fail", "warn"}
+_MODEL_OK = {"success", "skipped"}  # skipped = downstream of a failed ERROR test: a consequence, not a fault
+
+
+def _raise_on_dbt_error(invocation, context: dg.AssetExecutionContext) -> None:
+    """Fail the step for dbt errors, never for test failures (those are already failed asset checks)."""
+    try:
+        run_results: dict[str, Any] = invocation.get_artifact("run_results.json")
+    except Exception:  # dbt died before writing results (profile error, lock, crash)
+        run_results = {}
+    results = run_results.get("results", [])
+    broken = [
+        r for r in results
+        if (r["status"] not in _TEST_VERDICTS if r["unique_id"].startswith("test.") else r["status"] not in _MODEL_OK)
+    ]
+    failed_tests = [r["unique_id"] for r in results if r["status"] in ("fail", "warn")]
+    if failed_tests:
+        context.log.warning(f"dbt tests with findings (reported as failed asset checks): {failed_tests}")
+    if broken or (not results and not invocation.is_successful()):
+        detail = "; ".join(f"{r['unique_id']}: {r['status']}: {(r.get('message') or '')[:300]}" for r in broken)
+        error = invocation.get_error()
+        raise dg.Failure(
+            description=f"dbt build could not run every node: {detail or error}",
+            metadata={"dbt_command": invocation.dbt_command if hasattr(invocation, "dbt_command") else "dbt build"},
+        )
+
+
+prepare_dbt_manifest()  # @dbt_assets reads the manifest at import; a no-op when it is up to date
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="dbt_checks",
+    pool=DUCKDB_POOL,
+)
+def dbt_check_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build` of dbt_checks/: the summary models, and the source tests as checks on the Python assets."""
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    yield from invocation.stream()
+    _raise_on_dbt_error(invocation, context)
+
+
+if __name__ == "__main__":  # `python -m assets.dbt_checks`: re-parse the manifest (Makefile / CI build step)
+    print(prepare_dbt_manifest(force=True))

@@ -1,0 +1,152 @@
+"""`tsp` commands. Domain work lives in tsp_platform; Dagster runs go through `assets.definitions`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads)
+from tsp_platform.config import AssetClass, Calendar, ConfigError, load_manifest
+from tsp_platform.lakehouse import Lakehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lakehouse(args) -> Lakehouse:
+    from resources import lakehouse_path
+
+    return Lakehouse(args.lakehouse or lakehouse_path())
+
+
+def ensure_dagster_home() -> Path:
+    """Runs are recorded in a local instance inside the project, so `make ui` shows them afterwards."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(PROJECT_ROOT / "configs" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def cmd_import_prices(args) -> int:
+    from tsp_platform.context import utc_now
+    from tsp_platform.sources.price_file import PriceFileError, validate_price_file
+
+    try:
+        report = validate_price_file(args.path, args.exchange, AssetClass(args.asset_class), Calendar(args.calendar))
+    except PriceFileError as exc:
+        print(f"import refused: {exc}", file=sys.stderr)
+        return 2
+    if not report.ok:
+        print(f"import refused: {args.path}: {len(report.rejections)} problems, nothing written", file=sys.stderr)
+        for symbol, reason in report.rejections:
+            print(f"  {symbol}: {reason}", file=sys.stderr)
+        return 2
+    import polars as pl
+
+    counts = _lakehouse(args).upsert_many(
+        {"symbols": report.symbols, "ohlcv": report.bars.with_columns(pl.lit(utc_now()).alias("ingested_at"))}
+    )
+    bars = counts["ohlcv"]
+    print(
+        f"imported {args.path}: {report.symbols.height} symbols, {report.bars.height} bars "
+        f"({bars['inserted']} new, {bars['updated']} updated, {bars['unchanged']} unchanged)"
+    )
+    return 0
+
+
+def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
+    import dagster as dg
+
+    from assets.definitions import defs
+    from partitions import partition_key
+
+    ensure_dagster_home()
+    instance = dg.DagsterInstance.get()
+    if seed:
+        result = defs.resolve_job_def("seed_lakehouse").execute_in_process(instance=instance)
+        print(f"seed_lakehouse: {'ok' if result.success else 'FAILED'}")
+    status = 0
+    for profile, day in partitions:
+        key = partition_key(profile, day)
+        result = defs.resolve_job_def("data_cycle").execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False
+        )
+        print(f"\ndata_cycle {profile} as of {day}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
+        for evaluation in sorted(result.get_asset_check_evaluations(), key=lambda e: (e.asset_key.to_user_string(), e.check_name)):
+            verdict = "pass" if evaluation.passed else f"FAIL ({evaluation.severity.value})"
+            line = f"  {evaluation.asset_key.to_user_string()}:{evaluation.check_name:<22} {verdict}"
+            if not evaluation.passed:
+                line += f"  {evaluation.description}"
+            print(line)
+        status |= 0 if result.success else 1
+    return status
+
+
+def cmd_materialize(args) -> int:
+    return _run_partitions([(args.profile, args.date)], seed=args.seed)
+
+
+def demo_partitions() -> list[tuple[str, str]]:
+    """The default partitions: each embedded profile at its data's latest date."""
+    manifest = load_manifest(os.environ.get("TSP_MANIFEST") or None)
+    return [(p.name, p.latest_date.isoformat()) for p in manifest.profiles() if not p.live and p.latest_date]
+
+
+def cmd_demo(args) -> int:
+    from resources import lakehouse_path
+
+    status = _run_partitions(demo_partitions(), seed=True)
+    print("\nResults")
+    print(f"  lakehouse (DuckDB):   {lakehouse_path()}")
+    print("  tables:               symbols, ohlcv, scan_results, raw_pool, health_results, returns_matrix, returns_exclusions")
+    print(f"  Dagster instance:     {os.environ['DAGSTER_HOME']}  (runs, materialisations, check results)")
+    print("  browse them:          make ui  ->  http://127.0.0.1:3000")
+    return status
+
+
+def cmd_seed(args) -> int:
+    from tsp_platform.sources.seed import seed_embedded
+
+    for report in seed_embedded(_lakehouse(args), load_manifest(os.environ.get("TSP_MANIFEST") or None)):
+        print(f"{report.source}: {report.symbols} symbols, bars {report.bars}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsp", description="tsp-platform command line")
+    parser.add_argument("--lakehouse", help="DuckDB file (default: TSP_LAKEHOUSE or the manifest's lakehouse_path)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import-prices", help="validate and import a daily price file (CSV or Parquet, wide or long)")
+    imp.add_argument("path")
+    imp.add_argument("--exchange", help="exchange prefix for bare tickers, e.g. NYSE")
+    imp.add_argument("--asset-class", default=AssetClass.EQUITY.value, choices=[a.value for a in AssetClass])
+    imp.add_argument("--calendar", default=Calendar.WEEKDAYS.value, choices=[c.value for c in Calendar])
+    imp.set_defaults(func=cmd_import_prices)
+
+    sub.add_parser("seed", help="load the embedded offline data into the lakehouse").set_defaults(func=cmd_seed)
+
+    mat = sub.add_parser("materialize", help="run the data cycle for one profile and as-of date")
+    mat.add_argument("--profile", required=True)
+    mat.add_argument("--date", required=True, help="as-of date, YYYY-MM-DD")
+    mat.add_argument("--seed", action="store_true", help="seed the embedded data first")
+    mat.set_defaults(func=cmd_materialize)
+
+    sub.add_parser("demo", help="seed, run the default partitions, print where the results are").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
