@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import dagster as dg
 
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhere)
-from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
+from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data, ohlcv_history, returns_matrix
 from assets.health_checks import HEALTH_CHECKS
 from resources import build_resources
-
 
 seed_job = dg.define_asset_job("seed_lakehouse", selection=dg.AssetSelection.assets(embedded_market_data))
 data_cycle_job = dg.define_asset_job(
@@ -18,9 +16,22 @@ data_cycle_job = dg.define_asset_job(
     description="discovery_scan → raw_pool → ohlcv_history → returns_matrix, with their health gates",
 )
 
-defs = dg.Definitions(
-    assets=[embedded_market_data, *DATA_CYCLE_ASSETS],
-    asset_checks=HEALTH_CHECKS,
-    jobs=[seed_job, data_cycle_job],
-    resources=build_resources(),
+health_gates_job = dg.define_asset_job(
+    "health_gates",
+    selection=dg.AssetSelection.checks_for_assets(ohlcv_history, returns_matrix),
+    # A checks-only job has no assets to infer partitions from: launch it with `partitions.partition_tags`.
+    description="Re-run the data-health gates of a partition without re-materialising its assets",
 )
+
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
+    return dg.Definitions(
+        assets=[embedded_market_data, *DATA_CYCLE_ASSETS],
+        asset_checks=HEALTH_CHECKS,
+        jobs=[seed_job, data_cycle_job, health_gates_job],
+        resources=resources if resources is not None else build_resources(),
+    )
+
+
+defs = build_definitions()

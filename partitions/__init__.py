@@ -34,3 +34,9 @@ def partition_of(context) -> tuple[str, date]:
     """(profile, as-of date) of the partition an asset or check is computing."""
     keys = context.partition_key.keys_by_dimension
     return keys[PROFILE_DIM], date.fromisoformat(keys[DATE_DIM])
+
+
+def partition_tags(profile: str, as_of: date | str) -> dict[str, str]:
+    """Run tags naming one partition, for jobs Dagster cannot infer partitions for (checks-only jobs)."""
+    key = partition_key(profile, as_of)
+    return {"dagster/partition": str(key), **{f"dagster/partition/{dim}": k for dim, k in key.keys_by_dimension.items()}}

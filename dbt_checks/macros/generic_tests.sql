@@ -1,6 +1,7 @@
 {#-
   Package-free generic tests (no dbt_utils: `dbt deps` needs the network). Each returns the offending rows;
   dbt counts them and applies the test's severity. Column tests get `column_name`, model tests only `model`.
+  Never name an argument `limit`, `where`, `severity`...: dbt treats those as test CONFIG (`limit` appends LIMIT n).
 -#}
 
 {% test positive(model, column_name) %}
@@ -32,14 +33,14 @@ where open is not null and high is not null and low is not null
 {% endtest %}
 
 
-{% test abs_at_most(model, column_name, limit) %}
+{% test abs_at_most(model, column_name, threshold) %}
 select *
 from {{ model }}
-where abs({{ column_name }}) > {{ limit }}
+where abs({{ column_name }}) > {{ threshold }}
 {% endtest %}
 
 
-{% test close_move_at_most(model, limit, symbol_column='symbol', date_column='date', close_column='close') %}
+{% test close_move_at_most(model, threshold, symbol_column='symbol', date_column='date', close_column='close') %}
 {#- Close-to-close move over consecutive stored bars per symbol (tsp_platform.health.gates.daily_returns). -#}
 with moves as (
     select
@@ -52,7 +53,7 @@ with moves as (
 )
 select *
 from moves
-where abs(move) > {{ limit }}
+where abs(move) > {{ threshold }}
 {% endtest %}
 
 

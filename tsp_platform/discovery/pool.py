@@ -96,14 +96,18 @@ def build_raw_pool(scans: pl.DataFrame, symbols: pl.DataFrame, config: PoolConfi
         .alias("eligible")
     )
     atoms = atoms.sort(
-        [pl.col("eligible"), "quote_rank", "value_traded", "symbol"],
-        descending=[True, False, True, False],
+        [pl.col("eligible"), "quote_rank", "value_traded", "symbol", "logic", "direction"],
+        descending=[True, False, True, False, False, False],
         nulls_last=True,
     )
     chosen = atoms.group_by(group, maintain_order=True).agg(
         pl.all().first(), pl.col("symbol").slice(1).alias("alternatives_list")
     )
-    chosen = chosen.sort(["value_traded", "scan_rank", "symbol"], descending=[True, False, False], nulls_last=True)
+    chosen = chosen.sort(
+        ["value_traded", "scan_rank", "symbol", "logic", "direction"],
+        descending=[True, False, False, False, False],
+        nulls_last=True,
+    )
     capped = chosen.head(config.cap)
     over_cap = chosen.slice(config.cap).select(*keys).with_columns(pl.lit(f"beyond the pool cap of {config.cap}").alias("reason"))
     pool = capped.with_row_index("rank", offset=1).with_columns(

@@ -70,6 +70,12 @@ def _with_calendar(inputs: GateInputs) -> pl.DataFrame:
     return inputs.bars.join(inputs.universe.select("symbol", "calendar"), on="symbol", how="inner").sort("symbol", "date")
 
 
+def _worst(frame: pl.DataFrame, value: str, when: str) -> pl.DataFrame:
+    """Each symbol's row with the largest `value`; ties go to the earliest `when` (deterministic)."""
+    ordered = frame.sort([value, when], descending=[True, False], nulls_last=True)
+    return ordered.group_by("symbol", maintain_order=True).first()
+
+
 def _by_calendar(frame: pl.DataFrame, make) -> pl.DataFrame:
     """Apply a calendar-specific expression builder to each calendar's rows."""
     parts = [
@@ -86,7 +92,7 @@ def gaps(inputs: GateInputs) -> pl.DataFrame:
         return part.with_columns((sessions_between(prev, pl.col("date"), cal) - 1).alias("missing"), prev.alias("prev"))
 
     frame = _by_calendar(_with_calendar(inputs), missing)
-    worst = frame.sort("missing", descending=True, nulls_last=True).group_by("symbol").first()
+    worst = _worst(frame, "missing", "date")
     per_symbol = worst.select(
         "symbol",
         pl.col("missing").fill_null(0).alias("value"),
@@ -125,7 +131,7 @@ def daily_returns() -> pl.Expr:
 def toxic_return(inputs: GateInputs) -> pl.DataFrame:
     limit = inputs.thresholds.toxic_daily_return
     frame = _with_calendar(inputs).with_columns(daily_returns().abs().alias("move"))
-    worst = frame.sort("move", descending=True, nulls_last=True).group_by("symbol").first()
+    worst = _worst(frame, "move", "date")
     per_symbol = worst.select(
         "symbol",
         pl.col("move").alias("value"),
@@ -168,7 +174,7 @@ def flat_closes(inputs: GateInputs) -> pl.DataFrame:
         (pl.col("close") != pl.col("close").shift(1).over("symbol")).fill_null(True).cum_sum().over("symbol").alias("run_id")
     )
     runs = frame.group_by("symbol", "run_id").agg(pl.len().alias("length"), pl.col("date").min().alias("start"))
-    worst = runs.sort("length", descending=True).group_by("symbol").first()
+    worst = _worst(runs, "length", "start")
     per_symbol = worst.select(
         "symbol",
         pl.col("length").alias("value"),
