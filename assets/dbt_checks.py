@@ -23,6 +23,11 @@ Decisions:
   still fails the step when a *blocking* check fails with ERROR severity (dagster-dbt marks error-severity
   tests blocking): that is the gate working, the check result is recorded either way; dbt also skips the models
   downstream of a failed ERROR test.
+* Blocking ERROR checks are real gates in a job that also materialises the data cycle: Dagster splits this
+  multi-asset (can_subset) into `dbt_checks` (ohlcv tests + ohlcv_coverage/health_summary, after ohlcv_history,
+  before returns_matrix) and `dbt_checks_2` (returns tests + returns_coverage, after returns_matrix, before
+  anything downstream of it); each part is its own `dbt build` (~2-4 s of dbt, ~8 s of step). Since dbt tests
+  judge whole tables, a bad row in ANY (profile, as_of) then blocks downstream of every partition run until fixed.
 * Every dbt step is in the `duckdb` pool (single writer: dbt opens the lakehouse file read-write).
 * dbt tests are not partition-aware (dagster#17560): the dbt step is unpartitioned and every run judges whole
   tables, all (profile, as_of). The Python partitioned checks remain the per-partition gates.
@@ -128,7 +133,8 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
                 cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300,
             )
             if proc.returncode != 0 or not (scratch / "manifest.json").exists():
-                raise RuntimeError(f"dbt parse failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+                output = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                raise RuntimeError(f"dbt parse failed ({proc.returncode}):\n{output}")
             if (scratch / "partial_parse.msgpack").exists():  # dagster-dbt seeds each invocation with it
                 os.replace(scratch / "partial_parse.msgpack", target / "partial_parse.msgpack")
             os.replace(scratch / "manifest.json", manifest)
@@ -200,7 +206,7 @@ translator = DagsterDbtTranslator(
 )
 
 # Only test results are results; these statuses mean dbt could not do its job (run_results.json `status`).
-_TEST_VERDICTS = {"pass", "fail", "warn"}
+_TEST_VERDICTS = {"pass", "fail", "warn", "skipped"}  # a skipped test follows an upstream error, reported itself
 _MODEL_OK = {"success", "skipped"}  # skipped = downstream of a failed ERROR test: a consequence, not a fault
 
 
@@ -237,8 +243,9 @@ prepare_dbt_manifest()  # @dbt_assets reads the manifest at import; a no-op when
     name="dbt_checks",
     pool=DUCKDB_POOL,
 )
-def dbt_check_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):  # no __future__ annotations: dagster inspects this hint
+def dbt_check_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of dbt_checks/: the summary models, and the source tests as checks on the Python assets."""
+    # (no `from __future__ import annotations` in this module: Dagster inspects the `context` hint at definition)
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     yield from invocation.stream()
     _raise_on_dbt_error(invocation, context)

@@ -146,16 +146,26 @@ def test_source_tests_are_checks_on_the_python_assets():
     assert {OHLCV_HISTORY, RETURNS_MATRIX, dg.AssetKey("embedded_market_data")} <= upstream
 
 
-def test_checks_attach_to_the_data_cycle_graph():
-    """Against the real data-cycle assets: keys resolve, no key clash, and the graph stays acyclic."""
-    from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
+def test_checks_attach_to_the_data_cycle_graph(tmp_path):
+    """Against the real data-cycle assets: keys resolve, no key clash, and a job over everything still plans.
 
-    defs = dg.Definitions(assets=[embedded_market_data, *DATA_CYCLE_ASSETS, dbt_check_assets])
+    The ERROR checks are blocking, so in one job Dagster splits the dbt step around the partitioned assets:
+    (ohlcv tests) after ohlcv_history and before returns_matrix, (returns tests) after returns_matrix.
+    """
+    from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
+    from resources import build_resources
+
+    path = tmp_path / "lake.duckdb"
+    defs = dg.Definitions(
+        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, dbt_check_assets],
+        resources={**build_resources("ci"), "dbt": dbt_resource(path)},
+    )
     graph = defs.resolve_asset_graph()
     for asset_key, check_name in EXPECTED_CHECKS:
         assert graph.has(asset_key) and graph.get(asset_key).is_materializable
         assert dg.AssetCheckKey(asset_key, check_name) in graph.asset_check_keys
-    defs.resolve_implicit_global_asset_job_def()  # builds the execution plan: fails on a dependency cycle
+    job = defs.resolve_implicit_global_asset_job_def()  # fails on a dependency cycle
+    assert {"dbt_checks", "dbt_checks_2"} <= {node.name for node in job.graph.nodes}
 
 
 def test_dbt_resource_refuses_a_file_named_like_the_dbt_schema(tmp_path):
@@ -236,15 +246,42 @@ def test_embedded_seed_only_warns_on_the_injected_faults(tmp_path):
     assert coverage == lakehouse.query("SELECT count(DISTINCT symbol) AS n FROM ohlcv")["n"][0]
 
 
-def test_a_dbt_error_fails_the_step_not_just_a_check(tmp_path):
-    """A test that cannot run (missing table) is a broken pipeline, not a finding: the asset body raises."""
-    path = tmp_path / "broken_lake.duckdb"
-    build_lakehouse(path)
-    with Lakehouse(path).connect() as conn:
-        conn.execute("ALTER TABLE returns_exclusions RENAME TO returns_exclusions_gone")
+class _FakeInvocation:
+    """The slice of DbtCliInvocation that _raise_on_dbt_error reads (a real dbt error run costs ~10 s)."""
 
-    result, evaluations = run_dbt_checks(path)
+    dbt_command = "dbt build"
 
-    assert not result.success
-    assert step_failure_class(result) == "Failure"
-    assert evaluations[(RETURNS_MATRIX, "returns_matrix_no_excluded_symbols")].passed is False
+    def __init__(self, results: list[dict] | None, successful: bool):
+        self._results, self._successful = results, successful
+
+    def get_artifact(self, name):
+        if self._results is None:
+            raise FileNotFoundError(name)
+        return {"results": self._results}
+
+    def is_successful(self):
+        return self._successful
+
+    def get_error(self):
+        return None if self._successful else RuntimeError("dbt exited 2")
+
+
+def test_only_dbt_errors_fail_the_step_never_test_findings():
+    from assets.dbt_checks import _raise_on_dbt_error
+
+    context = dg.build_asset_context()
+    findings = [
+        {"unique_id": "test.p.returns_matrix_ret_not_toxic", "status": "fail", "message": "Got 1 result"},
+        {"unique_id": "test.p.ohlcv_ohlc_consistent", "status": "warn", "message": "Got 1 result"},
+        {"unique_id": "model.p.returns_coverage", "status": "skipped", "message": None},
+        {"unique_id": "model.p.health_summary", "status": "success", "message": "OK"},
+    ]
+    _raise_on_dbt_error(_FakeInvocation(findings, successful=False), context)  # exit 1 from findings: no raise
+
+    broken_test = [{"unique_id": "test.p.x", "status": "error", "message": "Catalog Error: Table does not exist"}]
+    broken_model = [{"unique_id": "model.p.y", "status": "error", "message": "Binder Error"}]
+    for results in (broken_test, broken_model):
+        with pytest.raises(dg.Failure, match="Error"):
+            _raise_on_dbt_error(_FakeInvocation(results, successful=False), context)
+    with pytest.raises(dg.Failure, match="dbt exited 2"):  # died before run_results.json
+        _raise_on_dbt_error(_FakeInvocation(None, successful=False), context)

@@ -17,9 +17,9 @@ from tsp_platform.config.models import Calendar
 def sessions_between(start: pl.Expr, end: pl.Expr, calendar: Calendar) -> pl.Expr:
     """Number of sessions strictly after `start` and up to and including `end` (0 when end <= start)."""
     if calendar is Calendar.ALWAYS:
-        return (end - start).dt.total_days().clip(lower_bound=0)
+        return (end - start).dt.total_days().clip(lower_bound=0).cast(pl.Int64)
     one_day = pl.duration(days=1)
-    return pl.business_day_count(start + one_day, end + one_day).clip(lower_bound=0)
+    return pl.business_day_count(start + one_day, end + one_day).clip(lower_bound=0).cast(pl.Int64)
 
 
 def session_count(start: date, end: date, calendar: Calendar) -> int:

@@ -133,7 +133,7 @@ def _load_layer(path: Path, chain: tuple[Path, ...], root: Path) -> tuple[dict[s
     own = {k: v for k, v in raw.items() if k not in ("base_preset", "layer")}
     base_name = raw.get("base_preset")
     if base_name is None:
-        return own, layer, (path,)
+        return merge_layer({}, own), layer, (path,)
     base_path = (path.parent / str(base_name)).resolve()
     if not base_path.is_relative_to(root):
         raise ConfigError(path, "base_preset", f"bad preset: {base_name!r} resolves outside the scanner folder")
@@ -155,12 +155,11 @@ def load_scanner(ref: str | Path, root: Path = SCANNER_DIR) -> ScannerConfig:
     path = path.resolve()
     if not path.is_relative_to(root.resolve()):
         raise ConfigError(path, "", f"scanner {ref!r} resolves outside {root}")
-    top_raw = read_yaml(path)
-    if isinstance(top_raw, dict) and "direction" not in top_raw:
-        raise ConfigError(path, "direction", "every scanner declares its own direction (long or short)")
     merged, layer, files = _load_layer(path, (), root.resolve())
     if layer is not Layer.L4:
         raise ConfigError(path, "layer", f"only an L4 file is a runnable scanner (this is {layer})")
+    if "direction" not in read_yaml(path):
+        raise ConfigError(path, "direction", "every scanner declares its own direction (long or short)")
     name = path.relative_to(root.resolve()).with_suffix("").as_posix()
     try:
         return ScannerConfig(name=name, layer=layer, source_files=tuple(f.relative_to(root.resolve()).as_posix() for f in files), **merged)

@@ -113,10 +113,10 @@ def staleness(inputs: GateInputs) -> pl.DataFrame:
         as_of = pl.lit(inputs.as_of)
         if cal is Calendar.ALWAYS:
             hours = (as_of - pl.col("last")).dt.total_days() * 24
-            return last.with_columns(hours.alias("value"), (hours <= t.stale_hours_crypto).alias("passed"),
+            return last.with_columns(hours.cast(pl.Float64).alias("value"), (hours <= t.stale_hours_crypto).alias("passed"),
                                      pl.format("last bar {} ({} h before the as-of date)", "last", hours).alias("detail"))
         sessions = sessions_between(pl.col("last"), as_of, cal)
-        return last.with_columns(sessions.alias("value"), (sessions <= t.stale_sessions_tradfi).alias("passed"),
+        return last.with_columns(sessions.cast(pl.Float64).alias("value"), (sessions <= t.stale_sessions_tradfi).alias("passed"),
                                  pl.format("last bar {} ({} sessions before the as-of date)", "last", sessions).alias("detail"))
 
     per_symbol = _by_calendar(_with_calendar(inputs), age).select("symbol", "value", "passed", "detail")

@@ -105,9 +105,9 @@ def validate_price_file(
         bad = parsed.filter(pl.col(column).is_not_null() & pl.col(f"{column}_num").is_null())
         for row in bad.head(5).iter_rows(named=True):
             report.reject(row["symbol"], f"non-numeric {column} {row[column]!r} on {row['date']}")
-        nan = parsed.filter(pl.col(f"{column}_num").is_nan())
+        nan = parsed.filter(pl.col(f"{column}_num").is_nan() | pl.col(f"{column}_num").is_infinite())
         for row in nan.head(5).iter_rows(named=True):
-            report.reject(row["symbol"], f"NaN {column} on {row['date']}")
+            report.reject(row["symbol"], f"{row[column].strip()} {column} on {row['date']} (not a finite number)")
     prices = parsed.filter(pl.col("close_num").is_not_null())
     for row in prices.filter(pl.col("close_num") <= 0).head(5).iter_rows(named=True):
         report.reject(row["symbol"], f"non-positive close {row['close_num']} on {row['date']}")
