@@ -40,9 +40,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,25 +54,11 @@ from dagster_dbt import (
 
 from resources import DUCKDB_POOL
 from resources import lakehouse_path as configured_lakehouse_path
+from resources.dbt import DBT_PROJECT_DIR, LAKEHOUSE_ENV, dbt_executable, dbt_resource, normalized_path
 
 __all__ = ["DBT_PROJECT_DIR", "dbt_check_assets", "dbt_resource", "prepare_dbt_manifest"]
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_checks"
-DBT_SCHEMA = "dbt_checks"  # profiles.yml `schema`: where the dbt models land inside the lakehouse file
-LAKEHOUSE_ENV = "TSP_LAKEHOUSE"
-
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-
-
-def _dbt_executable() -> str:
-    """`dbt` on PATH, else the one installed next to this interpreter (a venv not on PATH, e.g. under pytest)."""
-    found = shutil.which("dbt")
-    if found:
-        return found
-    local = Path(sys.executable).with_name("dbt")
-    if local.exists():
-        return str(local)
-    raise FileNotFoundError("dbt executable not found: install dbt-core/dbt-duckdb in this environment")
 
 
 def _manifest_is_stale(manifest: Path) -> bool:
@@ -89,16 +72,12 @@ def _manifest_is_stale(manifest: Path) -> bool:
     return any(p.stat().st_mtime > built for p in sources if p.exists())
 
 
-def _normalized(path: str | os.PathLike) -> str:
-    return os.fspath(Path(path).expanduser().resolve())
-
-
 def _default_lakehouse() -> str:
     """The lakehouse the deployment runs against (TSP_LAKEHOUSE, else the manifest's path), as dbt_resource sees it."""
     try:
-        return _normalized(configured_lakehouse_path())
+        return normalized_path(configured_lakehouse_path())
     except Exception:  # an unreadable manifest must not stop a parse: the path only matters for partial parsing
-        return _normalized(DBT_PROJECT_DIR.parent / "data" / "lakehouse.duckdb")
+        return normalized_path(DBT_PROJECT_DIR.parent / "data" / "lakehouse.duckdb")
 
 
 def prepare_dbt_manifest(force: bool = False) -> Path:
@@ -126,7 +105,7 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
             env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", LAKEHOUSE_ENV: _default_lakehouse()}
             proc = subprocess.run(
                 [
-                    _dbt_executable(), "parse", "--quiet",
+                    dbt_executable(), "parse", "--quiet",
                     "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                     "--target-path", str(scratch), "--log-path", str(scratch),
                 ],
@@ -142,55 +121,6 @@ def prepare_dbt_manifest(force: bool = False) -> Path:
             shutil.rmtree(scratch, ignore_errors=True)
             fcntl.flock(lock, fcntl.LOCK_UN)
     return manifest
-
-
-# -- resource ---------------------------------------------------------------------------------------------
-
-_ENV_LOCK = threading.Lock()
-
-
-@contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    with _ENV_LOCK:
-        previous = os.environ.get(name)
-        os.environ[name] = value
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = previous
-
-
-class LakehouseDbtCliResource(DbtCliResource):
-    """A DbtCliResource bound to one lakehouse file: every dbt subprocess gets TSP_LAKEHOUSE=<that file>.
-
-    dagster-dbt builds the subprocess environment from os.environ inside `cli()` (and loads the profile
-    in-process there too), so the variable is set around that call only, under a lock, then restored.
-    """
-
-    lakehouse_path: str
-
-    def cli(self, args, **kwargs):  # type: ignore[override]
-        with _env(LAKEHOUSE_ENV, self.lakehouse_path):
-            return super().cli(args, **kwargs)
-
-
-def dbt_resource(lakehouse_path: str | os.PathLike) -> LakehouseDbtCliResource:
-    """The `dbt` resource for `@dbt_assets`, pointing dbt_checks/ at the DuckDB file `lakehouse_path`."""
-    path = Path(_normalized(lakehouse_path))
-    if path.stem == DBT_SCHEMA:
-        raise ValueError(
-            f"lakehouse file {path.name!r}: DuckDB names the catalog after the file stem, which would collide with "
-            f"the dbt schema {DBT_SCHEMA!r} (ambiguous references); rename the file"
-        )
-    return LakehouseDbtCliResource(
-        project_dir=os.fspath(DBT_PROJECT_DIR),
-        profiles_dir=os.fspath(DBT_PROJECT_DIR),
-        dbt_executable=_dbt_executable(),
-        lakehouse_path=os.fspath(path),
-    )
 
 
 # -- assets -----------------------------------------------------------------------------------------------

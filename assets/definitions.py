@@ -5,31 +5,38 @@ from __future__ import annotations
 import dagster as dg
 
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhere)
-from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data, ohlcv_history, returns_matrix
+from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
+from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
 from resources import build_resources
 
 seed_job = dg.define_asset_job("seed_lakehouse", selection=dg.AssetSelection.assets(embedded_market_data))
 data_cycle_job = dg.define_asset_job(
     "data_cycle",
-    selection=dg.AssetSelection.assets(*DATA_CYCLE_ASSETS),
+    # The partitioned Python gates only: dbt's whole-table tests run in their own job (dbt_health_gates).
+    selection=dg.AssetSelection.assets(*DATA_CYCLE_ASSETS).without_checks() | dg.AssetSelection.checks(*HEALTH_CHECKS),
     description="discovery_scan → raw_pool → ohlcv_history → returns_matrix, with their health gates",
 )
 
 health_gates_job = dg.define_asset_job(
     "health_gates",
-    selection=dg.AssetSelection.checks_for_assets(ohlcv_history, returns_matrix),
+    selection=dg.AssetSelection.checks(*HEALTH_CHECKS),
     # A checks-only job has no assets to infer partitions from: launch it with `partitions.partition_tags`.
     description="Re-run the data-health gates of a partition without re-materialising its assets",
+)
+
+# dbt tests judge whole tables (not partitions), so they run as their own unpartitioned job after data cycles.
+dbt_checks_job = dg.define_asset_job(
+    "dbt_health_gates", selection=dg.AssetSelection.assets(dbt_check_assets), description="SQL health gates in dbt_checks/"
 )
 
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
-        assets=[embedded_market_data, *DATA_CYCLE_ASSETS],
+        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, dbt_check_assets],
         asset_checks=HEALTH_CHECKS,
-        jobs=[seed_job, data_cycle_job, health_gates_job],
+        jobs=[seed_job, data_cycle_job, health_gates_job, dbt_checks_job],
         resources=resources if resources is not None else build_resources(),
     )
 

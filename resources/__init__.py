@@ -63,8 +63,18 @@ def build_resources(environment: str | None = None) -> dict[str, dg.Configurable
     if environment not in ("local", "ci"):
         raise ValueError(f"TSP_ENV={environment!r}: expected 'local' or 'ci'")
     manifest_path = os.environ.get("TSP_MANIFEST") or str(DEFAULT_MANIFEST)
+    return resources_for(lakehouse_path(load_manifest(manifest_path)), manifest_path)
+
+
+def resources_for(
+    lakehouse: str | Path, manifest_path: str | Path = DEFAULT_MANIFEST, live_sources: LiveSourcesResource | None = None
+) -> dict[str, dg.ConfigurableResource]:
+    """The resource set for one lakehouse file (the environment picks the file; tests pick a temp one)."""
+    from resources.dbt import dbt_resource
+
     return {
-        "lakehouse": LakehouseResource(path=lakehouse_path(load_manifest(manifest_path))),
-        "manifest": ManifestResource(path=manifest_path),
-        "live_sources": LiveSourcesResource(),
+        "lakehouse": LakehouseResource(path=str(lakehouse)),
+        "manifest": ManifestResource(path=str(manifest_path)),
+        "live_sources": live_sources or LiveSourcesResource(),
+        "dbt": dbt_resource(lakehouse),
     }

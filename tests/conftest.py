@@ -14,19 +14,10 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from assets.definitions import build_definitions  # noqa: E402
-from resources import LakehouseResource, LiveSourcesResource, ManifestResource  # noqa: E402
-from tsp_platform.config.manifest import DEFAULT_MANIFEST  # noqa: E402
+from resources import resources_for  # noqa: E402
 from tsp_platform.lakehouse import Lakehouse  # noqa: E402
 
 DEMO_PARTITIONS = [("us_equities_sample", "2022-12-28"), ("crypto_synthetic", "2022-12-31")]
-
-
-def resources_for(lakehouse_path, live_sources=None) -> dict:
-    return {
-        "lakehouse": LakehouseResource(path=str(lakehouse_path)),
-        "manifest": ManifestResource(path=str(DEFAULT_MANIFEST)),
-        "live_sources": live_sources or LiveSourcesResource(),
-    }
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def defs_for(lakehouse_path):
     """Definitions bound to this test's lakehouse (optionally with replayed live sources)."""
 
     def make(live_sources=None) -> dg.Definitions:
-        return build_definitions(resources_for(lakehouse_path, live_sources))
+        return build_definitions(resources_for(lakehouse_path, live_sources=live_sources))
 
     return make
 

@@ -10,7 +10,8 @@ import pytest
 from assets.definitions import build_definitions
 
 from partitions import partition_key, partition_tags
-from tests.conftest import DEMO_PARTITIONS, resources_for
+from resources import resources_for
+from tests.conftest import DEMO_PARTITIONS
 from tsp_platform.lakehouse import Lakehouse
 from tsp_platform.sources.synthetic_crypto import generate_synthetic_crypto
 

@@ -57,6 +57,18 @@ def cmd_import_prices(args) -> int:
     return 0
 
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _print_checks(result) -> None:
+    for evaluation in sorted(result.get_asset_check_evaluations(), key=lambda e: (e.asset_key.to_user_string(), e.check_name)):
+        verdict = "pass" if evaluation.passed else f"FAIL ({evaluation.severity.value})"
+        line = f"  {evaluation.asset_key.to_user_string() + ':' + evaluation.check_name:<48} {verdict}"
+        if not evaluation.passed and evaluation.description:
+            line += f"  {evaluation.description}"
+        print(line)
+
+
 def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
     import dagster as dg
 
@@ -66,23 +78,32 @@ def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
     ensure_dagster_home()
     instance = dg.DagsterInstance.get()
     if seed:
-        result = defs.resolve_job_def("seed_lakehouse").execute_in_process(instance=instance)
+        result = defs.resolve_job_def("seed_lakehouse").execute_in_process(instance=instance, run_config=QUIET)
         print(f"seed_lakehouse: {'ok' if result.success else 'FAILED'}")
     status = 0
     for profile, day in partitions:
         key = partition_key(profile, day)
         result = defs.resolve_job_def("data_cycle").execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False
+            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
         )
         print(f"\ndata_cycle {profile} as of {day}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
-        for evaluation in sorted(result.get_asset_check_evaluations(), key=lambda e: (e.asset_key.to_user_string(), e.check_name)):
-            verdict = "pass" if evaluation.passed else f"FAIL ({evaluation.severity.value})"
-            line = f"  {evaluation.asset_key.to_user_string()}:{evaluation.check_name:<22} {verdict}"
-            if not evaluation.passed:
-                line += f"  {evaluation.description}"
-            print(line)
+        _print_checks(result)
         status |= 0 if result.success else 1
     return status
+
+
+def _run_dbt_gates() -> int:
+    """The SQL gates of dbt_checks/ over the whole lakehouse (WARN findings do not fail the run)."""
+    import dagster as dg
+
+    from assets.definitions import defs
+
+    result = defs.resolve_job_def("dbt_health_gates").execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET
+    )
+    print(f"\ndbt_health_gates (whole tables): {'ok' if result.success else 'FAILED'}")
+    _print_checks(result)
+    return 0 if result.success else 1
 
 
 def cmd_materialize(args) -> int:
@@ -99,6 +120,7 @@ def cmd_demo(args) -> int:
     from resources import lakehouse_path
 
     status = _run_partitions(demo_partitions(), seed=True)
+    status |= _run_dbt_gates()
     print("\nResults")
     print(f"  lakehouse (DuckDB):   {lakehouse_path()}")
     print("  tables:               symbols, ohlcv, scan_results, raw_pool, health_results, returns_matrix, returns_exclusions")

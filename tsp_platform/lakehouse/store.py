@@ -46,20 +46,20 @@ def _merge(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -
     set_clause = ", ".join(f"{c} = s.{c}" for c in table.value_columns)
     cols = ", ".join(table.column_names)
     values = ", ".join(f"s.{c}" for c in table.column_names)
+    # On failure the registration dies with the connection: unregistering inside an aborted transaction
+    # would raise a second error that hides the real one.
     conn.register("staged_frame", frame.to_arrow())
-    try:
-        before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
-        updated = conn.execute(
-            f"SELECT count(*) FROM {table.name} t JOIN staged_frame s ON {on} WHERE {changed}"
-        ).fetchall()[0][0]
-        conn.execute(
-            f"MERGE INTO {table.name} t USING staged_frame s ON {on} "
-            f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_clause} "
-            f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
-        ).fetchall()
-        after = conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
-    finally:
-        conn.unregister("staged_frame")
+    before = conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
+    updated = conn.execute(
+        f"SELECT count(*) FROM {table.name} t JOIN staged_frame s ON {on} WHERE {changed}"
+    ).fetchall()[0][0]
+    conn.execute(
+        f"MERGE INTO {table.name} t USING staged_frame s ON {on} "
+        f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_clause} "
+        f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+    ).fetchall()
+    after = conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
+    conn.unregister("staged_frame")
     inserted = after - before
     return {"inserted": inserted, "updated": updated, "unchanged": frame.height - inserted - updated}
 
