@@ -14,6 +14,7 @@ from tsp_platform.context import StageContext, validate_run_id
 from tsp_platform.discovery.stage import run_discovery, run_raw_pool
 from tsp_platform.market_data.stage import STORED_SOURCES, run_health, run_returns, sync_history
 from tsp_platform.sources.seed import seed_embedded
+from tsp_platform.sources.symbols import record_symbols
 
 DATA_GROUP = "data_cycle"
 
@@ -53,6 +54,8 @@ def discovery_scan(
     ctx = stage_context(context, lakehouse, manifest)
     live = live_sources.screener() if ctx.profile.discovery.value == "tradingview" else None
     result = run_discovery(ctx, live)
+    if result.new_symbols is not None:
+        record_symbols(ctx.lakehouse, result.new_symbols)
     ctx.lakehouse.replace_partition("scan_results", ctx.profile.name, ctx.as_of, result.scans)
     counts = pl.DataFrame({"scanner": list(result.per_scanner), "rows": list(result.per_scanner.values())})
     return dg.MaterializeResult(

@@ -46,8 +46,15 @@ def cmd_import_prices(args) -> int:
         return 2
     import polars as pl
 
-    counts = _lakehouse(args).upsert_many(
-        {"symbols": report.symbols, "ohlcv": report.bars.with_columns(pl.lit(utc_now()).alias("ingested_at"))}
+    from tsp_platform.sources.symbols import merge_symbol_metadata
+
+    lake = _lakehouse(args)
+    known = lake.read_table("symbols") if lake.exists() else report.symbols.clear()
+    counts = lake.upsert_many(
+        {
+            "symbols": merge_symbol_metadata(report.symbols, known.filter(pl.col("symbol").is_in(report.symbols["symbol"].implode()))),
+            "ohlcv": report.bars.with_columns(pl.lit(utc_now()).alias("ingested_at")),
+        }
     )
     bars = counts["ohlcv"]
     print(

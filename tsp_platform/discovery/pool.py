@@ -14,24 +14,14 @@ import polars as pl
 
 from tsp_platform.config.models import PoolConfig
 from tsp_platform.lakehouse.schema import RAW_POOL
+from tsp_platform.sources.symbols import STABLECOINS, split_ticker
 
-STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USDP", "USDS", "PYUSD", "FUSD", "USDD"})
-KNOWN_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD", "EUR", "BTC", "ETH")
 
 
 @dataclass(frozen=True)
 class PoolResult:
     pool: pl.DataFrame
     rejected: pl.DataFrame  # symbol, logic, direction, reason
-
-
-def split_ticker(ticker: str, quotes: tuple[str, ...] = KNOWN_QUOTES) -> tuple[str, str | None]:
-    """Base and quote from a ticker when the symbols table has none ('BTCUSDT' -> ('BTC', 'USDT'))."""
-    core = ticker.upper().removesuffix(".P")
-    for quote in sorted(quotes, key=len, reverse=True):
-        if core.endswith(quote) and len(core) > len(quote):
-            return core[: -len(quote)], quote
-    return core, None
 
 
 def _json_list(column: str) -> pl.Expr:

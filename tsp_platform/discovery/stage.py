@@ -15,6 +15,7 @@ from tsp_platform.discovery.pool import PoolResult, build_raw_pool
 from tsp_platform.discovery.scan import ScanEnvelope, apply_scanner, to_scan_results
 from tsp_platform.discovery.screener import SCREENER_HISTORY_DAYS, compute_screener_fields
 from tsp_platform.lakehouse.schema import SCAN_RESULTS
+from tsp_platform.sources.symbols import symbols_from_scans
 
 # Screener markets -> asset classes of the lakehouse symbols table (offline screener universe).
 MARKET_ASSET_CLASSES = {
@@ -32,6 +33,7 @@ class DiscoveryResult:
     scans: pl.DataFrame  # scan_results rows
     per_scanner: dict[str, int]
     universe_size: int
+    new_symbols: pl.DataFrame | None = None  # metadata a live screener taught us (None offline)
 
 
 def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFrame:
@@ -66,15 +68,26 @@ def run_discovery(ctx: StageContext, live_screener: LiveScreener | None = None) 
     else:
         if live_screener is None:
             raise RuntimeError(f"profile {ctx.profile.name!r} discovers on a live screener but none was configured")
-        universe_size = 0
+        universe_size, seen = 0, []
         for scanner in scanners:
             rows = live_screener(scanner)
             universe_size += rows.height
+            seen.append(symbols_from_scans(rows, _asset_class(scanner), ctx.profile.calendar, ctx.profile.discovery.value))
             kept = apply_scanner(scanner, rows, server_filtered=True)
             frames.append(to_scan_results(scanner, kept, envelope))
             counts[scanner.name] = kept.height
+        new_symbols = pl.concat(seen).unique("symbol", keep="first").sort("symbol")
+        scans = pl.concat(frames)
+        return DiscoveryResult(scans=scans, per_scanner=counts, universe_size=universe_size, new_symbols=new_symbols)
     scans = pl.concat(frames) if frames else pl.DataFrame(schema=SCAN_RESULTS.column_names)
     return DiscoveryResult(scans=scans, per_scanner=counts, universe_size=universe_size)
+
+
+def _asset_class(scanner: ScannerConfig) -> str:
+    classes = {c for m in scanner.markets for c in MARKET_ASSET_CLASSES.get(m, ())[:1]}
+    if len(classes) != 1:
+        raise ValueError(f"scanner {scanner.name!r}: markets {scanner.markets} do not name one asset class")
+    return classes.pop()
 
 
 def run_raw_pool(ctx: StageContext) -> PoolResult:

@@ -13,6 +13,7 @@ from tsp_platform.context import StageContext, utc_now
 from tsp_platform.health.gates import Gate, GateInputs, evaluate_gates
 from tsp_platform.lakehouse.schema import HEALTH_RESULTS, RETURNS_EXCLUSIONS, RETURNS_MATRIX
 from tsp_platform.market_data.returns import ReturnsResult, build_returns
+from tsp_platform.sources.symbols import record_symbols
 
 # Sources whose bars are already complete in the lakehouse (seeded or imported): nothing to fetch.
 STORED_SOURCES = (MarketDataSource.EMBEDDED_SP500, MarketDataSource.SYNTHETIC_CRYPTO, MarketDataSource.LAKEHOUSE)
@@ -26,6 +27,8 @@ class DailyBarFetcher(Protocol):
     """A live market-data client: daily bars for one symbol over [since, until] (see sources.binance)."""
 
     def fetch_daily(self, symbol: str, since, until) -> FetchedBars: ...
+
+    def fetch_markets(self) -> pl.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def sync_history(ctx: StageContext, fetcher: DailyBarFetcher | None = None) -> H
     if ctx.profile.market_data not in STORED_SOURCES:
         if fetcher is None:
             raise RuntimeError(f"profile {ctx.profile.name!r} needs a live market-data client; none was configured")
+        markets = fetcher.fetch_markets()
+        record_symbols(ctx.lakehouse, markets.filter(pl.col("symbol").is_in(symbols)))
         before = _coverage(ctx, symbols)
         for row in before.iter_rows(named=True):
             since = ctx.lookback_start if row["last"] is None else max(row["last"] + timedelta(days=1), ctx.lookback_start)

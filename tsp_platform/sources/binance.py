@@ -20,12 +20,12 @@ import polars as pl
 
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA, SourceDataError, SourceUnavailableError, conform
+from tsp_platform.sources.symbols import STABLECOINS
 
 SOURCE = "ccxt_binance"
 EXCHANGE = "BINANCE"
 DAY_MS = 86_400_000
 MAX_KLINES_LIMIT = 1000  # Binance spot caps /api/v3/klines at 1000 bars per request
-STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USDP", "USDS", "PYUSD"})
 # Transient by nature (rate limits, DDoS guard, maintenance, timeouts, dropped connections): retried.
 RETRYABLE = (
     ccxt.RateLimitExceeded,
