@@ -20,6 +20,7 @@ import polars as pl
 
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA, SourceDataError, SourceUnavailableError, conform
+from tsp_platform.sources.retry import Backoff
 from tsp_platform.sources.symbols import STABLECOINS
 
 SOURCE = "ccxt_binance"
@@ -85,14 +86,11 @@ class BinanceOhlcvClient:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        if max_attempts < 1 or not 1 <= page_limit <= MAX_KLINES_LIMIT:
-            raise ValueError(f"max_attempts >= 1 and 1 <= page_limit <= {MAX_KLINES_LIMIT} required")
+        if not 1 <= page_limit <= MAX_KLINES_LIMIT:
+            raise ValueError(f"1 <= page_limit <= {MAX_KLINES_LIMIT} required")
         self.exchange = exchange if exchange is not None else make_exchange()
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.backoff = Backoff(max_attempts, backoff_base, backoff_max, sleep)
         self.page_limit = page_limit
-        self.sleep = sleep
         self.now = now
 
     # -- public API ---------------------------------------------------------------------------
@@ -185,7 +183,7 @@ class BinanceOhlcvClient:
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a ccxt method with exponential backoff on transient errors; map the rest to our errors."""
         last: Exception | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in self.backoff.attempts():
             try:
                 return fn(*args, **kwargs)
             except RETRYABLE as exc:
@@ -196,11 +194,10 @@ class BinanceOhlcvClient:
                 raise SourceUnavailableError(SOURCE, f"{type(exc).__name__}: {exc}") from exc
             except (TypeError, ValueError, KeyError, IndexError) as exc:  # ccxt choking on a payload
                 raise SourceDataError(SOURCE, f"unparseable answer: {type(exc).__name__}: {exc}") from exc
-            if attempt < self.max_attempts:
-                self.sleep(min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+            self.backoff.pause(attempt)
         # ccxt's messages carry the method and URL, e.g. "binance GET https://api.binance.com/api/v3/klines?..."
         raise SourceUnavailableError(
-            SOURCE, f"failed after {self.max_attempts} attempts; last error: {type(last).__name__}: {last}"
+            SOURCE, f"failed after {self.backoff.max_attempts} attempts; last error: {type(last).__name__}: {last}"
         )
 
 

@@ -22,6 +22,7 @@ from tradingview_screener import Query, col
 from tradingview_screener.query import HEADERS
 
 from tsp_platform.config.scanners import FilterOp, ScannerConfig, ScreenFilter, SortOrder
+from tsp_platform.sources.retry import Backoff
 from tsp_platform.sources.base import (
     SCREENER_FIELDS,
     SCREENER_SCHEMA,
@@ -108,15 +109,12 @@ class TradingViewScreener:
         page_size: int = 1000,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if max_attempts < 1 or page_size < 1:
-            raise ValueError("max_attempts and page_size must be >= 1")
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
         self.session = session or requests.Session()
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.backoff = Backoff(max_attempts, backoff_base, backoff_max, sleep)
         self.page_size = page_size
-        self.sleep = sleep
 
     def scan(self, config: ScannerConfig) -> pl.DataFrame:
         """One SCREENER_SCHEMA row per symbol, in the server's sort order, at most `config.limit` rows."""
@@ -138,7 +136,7 @@ class TradingViewScreener:
     def _post(self, url: str, body: dict[str, Any]) -> Any:
         """POST with exponential backoff on connection errors, timeouts, 429 and 5xx; returns decoded JSON."""
         last_error = "no attempt made"
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in self.backoff.attempts():
             retry_after: float | None = None
             try:
                 response = self.session.post(url, json=body, headers=HEADERS, timeout=self.timeout)
@@ -157,13 +155,9 @@ class TradingViewScreener:
                         return response.json()
                     except ValueError as exc:
                         raise SourceDataError(SOURCE, f"{url} answered malformed JSON: {exc}") from exc
-            if attempt < self.max_attempts:
-                delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-                if retry_after is not None:
-                    delay = min(self.backoff_max, max(delay, retry_after))
-                self.sleep(delay)
+            self.backoff.pause(attempt, retry_after)
         raise SourceUnavailableError(
-            SOURCE, f"{url} failed after {self.max_attempts} attempts; last error: {last_error}"
+            SOURCE, f"{url} failed after {self.backoff.max_attempts} attempts; last error: {last_error}"
         )
 
 
