@@ -56,7 +56,9 @@ def discovery_scan(
     result = run_discovery(ctx, live)
     if result.new_symbols is not None:
         record_symbols(ctx.lakehouse, result.new_symbols)
-    ctx.lakehouse.replace_partition("scan_results", ctx.profile.name, ctx.as_of, result.scans)
+    ctx.lakehouse.replace_partitions(
+        ctx.profile.name, ctx.as_of, {"scan_results": result.scans, "discovery_runs": result.runs(ctx.profile.name, ctx.as_of)}
+    )
     counts = pl.DataFrame({"scanner": list(result.per_scanner), "rows": list(result.per_scanner.values())})
     return dg.MaterializeResult(
         metadata={
@@ -113,6 +115,8 @@ def ohlcv_history(
             "fetched_rows": history.fetched_rows,
             "repaired_rows": history.repaired_gaps,
             "missing_symbols": ", ".join(history.missing) or "none",
+            "refused_by_source": markdown_table(pl.DataFrame({"symbol": list(history.refused), "reason": list(history.refused.values())},
+                                                             schema={"symbol": pl.String, "reason": pl.String})),
             "gate_failures": failed.height,
             "failures": markdown_table(failed.select("gate", "symbol", "value", "detail")),
             "coverage": markdown_table(history.coverage),

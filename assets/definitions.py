@@ -8,6 +8,7 @@ import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhe
 from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
+from assets.selection import SELECTION_ASSETS, selection_checks
 from resources import build_resources
 
 seed_job = dg.define_asset_job("seed_lakehouse", selection=dg.AssetSelection.assets(embedded_market_data))
@@ -24,6 +25,11 @@ health_gates_job = dg.define_asset_job(
     # A checks-only job has no assets to infer partitions from: launch it with `partitions.partition_tags`.
     description="Re-run the data-health gates of a partition without re-materialising its assets",
 )
+alpha_cycle_job = dg.define_asset_job(
+    "alpha_cycle",
+    selection=dg.AssetSelection.assets(*SELECTION_ASSETS),
+    description="feature_store → selection (later: allocation, tournament, reports) on a gated data cycle",
+)
 
 # dbt tests judge whole tables (not partitions), so they run as their own unpartitioned job after data cycles.
 dbt_checks_job = dg.define_asset_job(
@@ -34,9 +40,9 @@ dbt_checks_job = dg.define_asset_job(
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
-        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, dbt_check_assets],
-        asset_checks=HEALTH_CHECKS,
-        jobs=[seed_job, data_cycle_job, health_gates_job, dbt_checks_job],
+        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, dbt_check_assets],
+        asset_checks=[*HEALTH_CHECKS, selection_checks],
+        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, dbt_checks_job],
         resources=resources if resources is not None else build_resources(),
     )
 

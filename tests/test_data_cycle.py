@@ -138,7 +138,8 @@ def test_point_in_time_nothing_after_the_as_of_date_is_read(tmp_path, instance, 
         lake = Lakehouse(path)
         if variant == "perturbed":
             later = lake.query("SELECT * FROM ohlcv WHERE date > ?", [cut])
-            noise = pl.Series(range(later.height)).cast(pl.Float64).map_elements(lambda i: 1.0 + ((i * 7919) % 13 - 6) / 20)
+            step = pl.Series(range(later.height), dtype=pl.Float64)
+            noise = 1.0 + ((step * 7919) % 13 - 6) / 20
             lake.upsert("ohlcv", later.with_columns(pl.col("close") * noise, pl.col("high") * noise * 1.1))
         run_cycle(defs, instance, profile, cut.isoformat(), raise_on_error=False)
         results.append(partition_hashes(lake, profile, cut))

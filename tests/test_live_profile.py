@@ -48,6 +48,7 @@ from assets.health_checks import RETURNS_SPECS
 from partitions import partition_key
 from resources import LiveSourcesResource
 from tests.test_live_sources import BinanceReplay, ReplayAdapter, SleepRecorder, recorded
+from tsp_platform.context import PRICING_BUFFER_DAYS
 from tsp_platform.config.scanners import load_scanner
 from tsp_platform.health import Gate
 from tsp_platform.sources.binance import BinanceOhlcvClient, make_exchange
@@ -57,6 +58,8 @@ PROFILE = "binance_spot_ratings"
 D = date(2024, 6, 30)  # a Sunday: the as-of date of the first cycle
 LOOKBACK = 500
 LOOKBACK_START = D - timedelta(days=LOOKBACK - 1)
+HISTORY = LOOKBACK + PRICING_BUFFER_DAYS  # bars kept: the lookback plus the closes that price its first return
+HISTORY_START = LOOKBACK_START - timedelta(days=PRICING_BUFFER_DAYS)
 LONG = "crypto/binance_spot_rating_all_long"
 SHORT = "crypto/binance_spot_rating_all_short"
 TV_URL = "https://scanner.tradingview.com/crypto/scan"
@@ -394,23 +397,23 @@ def test_first_cycle_discovers_fetches_and_builds_returns(live, instance, lakeho
     assert bars["date"].max() == D and set(bars["source"]) == {"ccxt_binance"}
     for symbol in POOL:
         mine = bars.filter(pl.col("symbol") == symbol)
-        assert mine.height == LOOKBACK and mine["date"].min() == LOOKBACK_START, symbol
+        assert mine.height == HISTORY and mine["date"].min() == HISTORY_START, symbol
         assert mine["date"].diff().drop_nulls().dt.total_days().max() == 1
-        expected = expected_bars(symbol.split(":")[1], LOOKBACK_START, D)
+        expected = expected_bars(symbol.split(":")[1], HISTORY_START, D)
         assert mine.select(expected.columns).equals(expected), symbol
 
     # klines: 3 pages per symbol from the lookback start, each bounded by the end of D
     requested = scenario.binance.klines_requests()
     starts = per_symbol_starts(requested)
     assert sorted(f"BINANCE:{t}" for t in starts) == POOL
-    page_starts = [ms(LOOKBACK_START + timedelta(days=200 * k)) for k in range(3)]
+    page_starts = [ms(HISTORY_START + timedelta(days=200 * k)) for k in range(3)]
     assert all(s == page_starts for s in starts.values()), starts
     assert {q["limit"] for q in requested} == {"200"}
     assert {int(q["endTime"]) for q in requested} == {ms(D + timedelta(days=1)) - 1}
     assert sum("/exchangeInfo" in c for c in scenario.binance.calls) == 1
 
     history = metadata(result, "ohlcv_history")
-    assert history["fetched_rows"] == LOOKBACK * len(POOL)
+    assert history["fetched_rows"] == HISTORY * len(POOL)
     assert history["repaired_rows"] == 0 and history["missing_symbols"] == "none" and history["gate_failures"] == 0
 
     # returns: every pool symbol, 24/7 so weekends are kept, inside the window
@@ -468,7 +471,7 @@ def test_next_day_fetches_only_the_missing_day(live, instance, lakehouse):
     defs, scenario = live()
     assert run_cycle(defs, instance, D).success
     before = lakehouse.query("SELECT symbol, count(*) AS n, max(date) AS last FROM ohlcv GROUP BY symbol ORDER BY symbol")
-    assert before["n"].to_list() == [LOOKBACK] * len(POOL) and set(before["last"]) == {D}
+    assert before["n"].to_list() == [HISTORY] * len(POOL) and set(before["last"]) == {D}
 
     next_day = D + timedelta(days=1)
     scenario.binance.now = noon_after(next_day)
@@ -481,7 +484,7 @@ def test_next_day_fetches_only_the_missing_day(live, instance, lakehouse):
     assert per_symbol_starts(requested) == {s.split(":")[1]: [ms(next_day)] for s in POOL}
     assert {int(q["endTime"]) for q in requested} == {ms(next_day + timedelta(days=1)) - 1}
     after = lakehouse.query("SELECT symbol, count(*) AS n, max(date) AS last FROM ohlcv GROUP BY symbol ORDER BY symbol")
-    assert after["n"].to_list() == [LOOKBACK + 1] * len(POOL) and set(after["last"]) == {next_day}
+    assert after["n"].to_list() == [HISTORY + 1] * len(POOL) and set(after["last"]) == {next_day}
     history = metadata(result, "ohlcv_history")
     assert history["fetched_rows"] == len(POOL) and history["repaired_rows"] == 0
     for symbol in POOL:
@@ -518,10 +521,10 @@ def test_repair_pass_refills_a_hole_the_first_fetch_left(live, instance, lakehou
 
     history = metadata(result, "ohlcv_history")
     assert history["repaired_rows"] == len(hole)
-    assert history["fetched_rows"] == LOOKBACK * len(POOL) - len(hole)
+    assert history["fetched_rows"] == HISTORY * len(POOL) - len(hole)
     sol_requests = [q for q in scenario.binance.klines_requests() if q["symbol"] == "SOLUSDT"]
     assert [(int(q["startTime"]), int(q["endTime"])) for q in sol_requests] == [
-        (ms(LOOKBACK_START), ms(D + timedelta(days=1)) - 1),
+        (ms(HISTORY_START), ms(D + timedelta(days=1)) - 1),
         (ms(hole[0]), ms(hole[-1] + timedelta(days=1)) - 1),  # the repair asks for exactly the hole
     ]
     other = [q for q in scenario.binance.klines_requests() if q["symbol"] != "SOLUSDT"]
@@ -554,7 +557,7 @@ def test_http_429_then_200_during_the_run_still_succeeds(live, instance, lakehou
     assert requested[0] == requested[1]  # the throttled klines request was retried as is
     assert sorted(scenario.sleep.calls) == [1.0, 2.0]  # Binance backoff 1 s, TradingView 2 s, both injected
     counts = lakehouse.query("SELECT symbol, count(*) AS n FROM ohlcv GROUP BY symbol ORDER BY symbol")
-    assert counts["symbol"].to_list() == POOL and counts["n"].to_list() == [LOOKBACK] * len(POOL)
+    assert counts["symbol"].to_list() == POOL and counts["n"].to_list() == [HISTORY] * len(POOL)
     assert lakehouse.read_partition("scan_results", PROFILE, D).height == len(EXPECTED_LONG) + len(EXPECTED_SHORT)
 
 
@@ -587,3 +590,22 @@ def test_unreachable_screener_fails_discovery_and_writes_nothing(live, instance,
     assert scenario.binance.calls == []  # nothing downstream ran
     assert lakehouse.read_partition("scan_results", PROFILE, D).is_empty()
     assert lakehouse.read_table("scan_results").is_empty() and lakehouse.read_table("symbols").is_empty()
+
+
+# --------------------------------------------------------------------------------------------
+# Backfilling an older partition after a newer one fetches the head of its lookback
+# --------------------------------------------------------------------------------------------
+
+
+def test_backfilling_an_older_partition_fetches_its_whole_lookback(live, instance, lakehouse):
+    defs, scenario = live()
+    assert run_cycle(defs, instance, D).success
+    older = D - timedelta(days=30)
+    older_start = older - timedelta(days=LOOKBACK - 1)
+    result = run_cycle(defs, instance, older)
+    assert result.success
+    counts = lakehouse.query(
+        "SELECT symbol, count(*) AS n FROM ohlcv WHERE date BETWEEN ? AND ? GROUP BY symbol ORDER BY symbol",
+        [older_start, older],
+    )
+    assert counts["n"].to_list() == [LOOKBACK] * len(POOL)

@@ -76,6 +76,15 @@ def _print_checks(result) -> None:
         print(line)
 
 
+def _print_funnel(result) -> None:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == "selection":
+            funnel = materialization.metadata.get("funnel")
+            if funnel is not None:
+                print("  " + funnel.value.replace("\n\n", "\n  "))
+
+
 def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
     import dagster as dg
 
@@ -90,12 +99,17 @@ def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
     status = 0
     for profile, day in partitions:
         key = partition_key(profile, day)
-        result = defs.resolve_job_def("data_cycle").execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        print(f"\ndata_cycle {profile} as of {day}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
-        _print_checks(result)
-        status |= 0 if result.success else 1
+        for job in ("data_cycle", "alpha_cycle"):
+            result = defs.resolve_job_def(job).execute_in_process(
+                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
+            )
+            print(f"\n{job} {profile} as of {day}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
+            _print_checks(result)
+            _print_funnel(result)
+            status |= 0 if result.success else 1
+            if not result.success:
+                print(f"  {profile}: the alpha cycle does not run on a failed data cycle")
+                break
     return status
 
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from tsp_platform.config.models import Profile
 from tsp_platform.lakehouse import Lakehouse
 
+PRICING_BUFFER_DAYS = 7
 RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
@@ -37,3 +38,8 @@ class StageContext:
     def lookback_start(self) -> date:
         """First date inside the profile's lookback window ending at the as-of date."""
         return self.as_of - timedelta(days=self.profile.lookback_days - 1)
+
+    @property
+    def history_start(self) -> date:
+        """First bar the stages need: a week before the lookback prices its first return."""
+        return self.lookback_start - timedelta(days=PRICING_BUFFER_DAYS)

@@ -74,8 +74,9 @@ class Manifest:
 
     def profile(self, name: str) -> Profile:
         canonical = self.canonical_name(name)
-        defaults = self.file.defaults.model_dump(mode="json", exclude_none=True)
-        override = self.file.profiles[canonical].model_dump(mode="json", exclude_none=True)
+        # Only keys written in the file: a nested block in a profile overrides just the keys it names.
+        defaults = self.file.defaults.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+        override = self.file.profiles[canonical].model_dump(mode="json", exclude_none=True, exclude_unset=True)
         merged = deep_merge(defaults, override)
         scanners = list(merged.pop("scanners", []))
         scanners += [s for s in merged.pop("scanners_add", []) if s not in scanners]

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class FrozenDict(dict):
-    """A dict that refuses mutation, so a frozen config cannot be changed through a mapping inside it."""
-
-    def _refuse(self, *args, **kwargs):
-        raise TypeError("configuration mappings are read-only")
-
-    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _refuse
-    __ior__ = _refuse
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(tuple(sorted(self.items())))
-
-
-class FrozenConfig(BaseModel):
-    """Base for every config object: immutable (mappings included), unknown keys rejected, stable content id."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-    def model_post_init(self, context) -> None:
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, dict) and not isinstance(value, FrozenDict):
-                object.__setattr__(self, name, FrozenDict(value))
-
-    def config_id(self) -> str:
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+from tsp_platform.frozen import FrozenConfig, FrozenDict  # noqa: F401  (re-exported)
+from tsp_platform.selection.config import SelectionConfig
 
 
 class Calendar(StrEnum):
@@ -133,6 +105,7 @@ class ProfileSettings(FrozenConfig):
     latest_date: date | None = Field(None, description="last date the embedded data has; the demo's as-of")
     synthetic_seed: int | None = None
     features: FeatureFlags | None = None
+    selection: SelectionConfig | None = None
     live: bool | None = None
 
 
@@ -155,6 +128,7 @@ class Profile(FrozenConfig):
     latest_date: date | None = None
     synthetic_seed: int = 7
     features: FeatureFlags = FeatureFlags()
+    selection: SelectionConfig = Field(default_factory=lambda: SelectionConfig())
     live: bool = False
 
     @model_validator(mode="after")

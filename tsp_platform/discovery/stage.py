@@ -31,9 +31,21 @@ LiveScreener = Callable[[ScannerConfig], pl.DataFrame]
 @dataclass(frozen=True)
 class DiscoveryResult:
     scans: pl.DataFrame  # scan_results rows
-    per_scanner: dict[str, int]
-    universe_size: int
+    per_scanner: dict[str, int]  # admitted rows per scanner
+    universe_size: int  # distinct symbols the screener answered with
+    universe_per_scanner: dict[str, int]
     new_symbols: pl.DataFrame | None = None  # metadata a live screener taught us (None offline)
+
+    def runs(self, profile: str, as_of) -> pl.DataFrame:
+        """`discovery_runs` rows: what each scanner saw and admitted."""
+        return pl.DataFrame(
+            {
+                "profile": profile, "as_of": as_of, "scanner": list(self.per_scanner),
+                "universe": [self.universe_per_scanner[s] for s in self.per_scanner],
+                "admitted": list(self.per_scanner.values()),
+            },
+            schema_overrides={"universe": pl.Int32, "admitted": pl.Int32},
+        )
 
 
 def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFrame:
@@ -54,33 +66,45 @@ def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFr
 
 
 def run_discovery(ctx: StageContext, live_screener: LiveScreener | None = None) -> DiscoveryResult:
-    """Run every L4 scanner of the profile; the offline screener computes fields from bars up to as-of."""
+    """Run every L4 scanner of the profile; an empty discovery is an error naming what each scanner saw."""
+    result = _discover(ctx, live_screener)
+    if result.scans.is_empty():
+        seen = ", ".join(f"{s}: {result.universe_per_scanner[s]} seen, 0 admitted" for s in result.per_scanner)
+        raise LookupError(f"discovery for {ctx.profile.name} as of {ctx.as_of} admitted no symbol ({seen})")
+    return result
+
+
+def _discover(ctx: StageContext, live_screener: LiveScreener | None) -> DiscoveryResult:
+    """Run the scanners: the offline screener computes its fields from bars up to the as-of date."""
     scanners = [load_scanner(name) for name in ctx.profile.scanners]
     envelope = ScanEnvelope(ctx.profile.name, ctx.as_of, ctx.run_id, utc_now(), ctx.profile.discovery.value)
     frames, counts = [], {}
     if ctx.profile.discovery is DiscoverySource.LAKEHOUSE:
         rows = _offline_rows(ctx, scanners)
-        universe_size = rows.height
+        universe_size, seen_per = rows.height, {}
         for scanner in scanners:
+            seen_per[scanner.name] = rows.height
             kept = apply_scanner(scanner, rows)
             frames.append(to_scan_results(scanner, kept, envelope))
             counts[scanner.name] = kept.height
     else:
         if live_screener is None:
             raise RuntimeError(f"profile {ctx.profile.name!r} discovers on a live screener but none was configured")
-        universe_size, seen = 0, []
+        seen, seen_per = [], {}
         for scanner in scanners:
             rows = live_screener(scanner)
-            universe_size += rows.height
+            seen_per[scanner.name] = rows.height
             seen.append(symbols_from_scans(rows, _asset_class(scanner), ctx.profile.calendar, ctx.profile.discovery.value))
             kept = apply_scanner(scanner, rows, server_filtered=True)
             frames.append(to_scan_results(scanner, kept, envelope))
             counts[scanner.name] = kept.height
         new_symbols = pl.concat(seen).unique("symbol", keep="first").sort("symbol")
-        scans = pl.concat(frames)
-        return DiscoveryResult(scans=scans, per_scanner=counts, universe_size=universe_size, new_symbols=new_symbols)
+        return DiscoveryResult(
+            scans=pl.concat(frames), per_scanner=counts, universe_size=new_symbols.height,
+            universe_per_scanner=seen_per, new_symbols=new_symbols,
+        )
     scans = pl.concat(frames) if frames else pl.DataFrame(schema=SCAN_RESULTS.column_names)
-    return DiscoveryResult(scans=scans, per_scanner=counts, universe_size=universe_size)
+    return DiscoveryResult(scans=scans, per_scanner=counts, universe_size=universe_size, universe_per_scanner=seen_per)
 
 
 def _asset_class(scanner: ScannerConfig) -> str:

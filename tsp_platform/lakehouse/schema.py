@@ -159,6 +159,108 @@ HEALTH_RESULTS = Table(
     partition=("profile", "as_of"),
 )
 
+PARTITION_COLUMNS = (("profile", "VARCHAR NOT NULL"), ("as_of", "DATE NOT NULL"))
+
+
+def partitioned(name: str, columns: tuple[tuple[str, str], ...], key: tuple[str, ...]) -> Table:
+    """A table sliced by (profile, as_of): those two columns lead the columns and the key."""
+    return Table(name, PARTITION_COLUMNS + columns, key=("profile", "as_of", *key), partition=("profile", "as_of"))
+
+
+DISCOVERY_RUNS = partitioned(
+    "discovery_runs",
+    (("scanner", "VARCHAR NOT NULL"), ("universe", "INTEGER NOT NULL"), ("admitted", "INTEGER NOT NULL")),
+    key=("scanner",),
+)
+
+# -- selection ----------------------------------------------------------------------------------------------
+
+FEATURES = partitioned(
+    "features",
+    (
+        ("atom_id", "VARCHAR NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("logic", "VARCHAR NOT NULL"),
+        ("direction", "VARCHAR NOT NULL"),
+        ("feature", "VARCHAR NOT NULL"),
+        ("value", "DOUBLE"),
+    ),
+    key=("atom_id", "feature"),
+)
+
+FEATURE_PROBABILITIES = partitioned(
+    "feature_probabilities",
+    (("atom_id", "VARCHAR NOT NULL"), ("feature", "VARCHAR NOT NULL"), ("probability", "DOUBLE NOT NULL")),
+    key=("atom_id", "feature"),
+)
+
+SELECTION_SCORES = partitioned(
+    "selection_scores",
+    (
+        ("scorer", "VARCHAR NOT NULL"),
+        ("atom_id", "VARCHAR NOT NULL"),
+        ("score", "DOUBLE NOT NULL"),
+        ("rank", "INTEGER NOT NULL"),
+        ("is_champion", "BOOLEAN NOT NULL"),
+    ),
+    key=("scorer", "atom_id"),
+)
+
+CLUSTERS = partitioned(
+    "clusters",
+    (("symbol", "VARCHAR NOT NULL"), ("cluster", "INTEGER NOT NULL"), ("method", "VARCHAR NOT NULL")),
+    key=("symbol",),
+)
+
+SELECTION_VETOES = partitioned(
+    "selection_vetoes",
+    (
+        ("atom_id", "VARCHAR NOT NULL"),
+        ("veto", "VARCHAR NOT NULL"),
+        ("vetoed", "BOOLEAN NOT NULL"),
+        ("value", "DOUBLE"),
+        ("threshold", "DOUBLE"),
+    ),
+    key=("atom_id", "veto"),
+)
+
+SELECTION_WINNERS = partitioned(
+    "selection_winners",
+    (
+        ("scorer", "VARCHAR NOT NULL"),
+        ("atom_id", "VARCHAR NOT NULL"),
+        ("symbol", "VARCHAR NOT NULL"),
+        ("logic", "VARCHAR NOT NULL"),
+        ("direction", "VARCHAR NOT NULL"),
+        ("identity", "VARCHAR NOT NULL"),
+        ("sector", "VARCHAR"),
+        ("cluster", "INTEGER NOT NULL"),
+        ("score", "DOUBLE NOT NULL"),
+        ("htr_stage", "INTEGER NOT NULL"),
+        ("rank", "INTEGER NOT NULL"),
+        ("is_champion", "BOOLEAN NOT NULL"),
+    ),
+    key=("scorer", "atom_id"),
+)
+
+SELECTION_RUNS = partitioned(
+    "selection_runs",
+    (
+        ("scorer", "VARCHAR NOT NULL"),
+        ("is_champion", "BOOLEAN NOT NULL"),
+        ("final_stage", "INTEGER NOT NULL"),
+        ("hardened", "BOOLEAN NOT NULL"),
+        ("winners", "INTEGER NOT NULL"),
+        ("stage_counts", "VARCHAR NOT NULL"),
+        ("shortfall", "VARCHAR"),
+    ),
+    key=("scorer",),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (SYMBOLS, OHLCV, SCAN_RESULTS, RAW_POOL, RETURNS_MATRIX, RETURNS_EXCLUSIONS, HEALTH_RESULTS)
+    t.name: t
+    for t in (
+        SYMBOLS, OHLCV, SCAN_RESULTS, RAW_POOL, RETURNS_MATRIX, RETURNS_EXCLUSIONS, HEALTH_RESULTS,
+        DISCOVERY_RUNS, FEATURES, FEATURE_PROBABILITIES, SELECTION_SCORES, CLUSTERS, SELECTION_VETOES, SELECTION_WINNERS, SELECTION_RUNS,
+    )
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Protocol
 
 import polars as pl
@@ -13,6 +13,7 @@ from tsp_platform.context import StageContext, utc_now
 from tsp_platform.health.gates import Gate, GateInputs, evaluate_gates
 from tsp_platform.lakehouse.schema import HEALTH_RESULTS, RETURNS_EXCLUSIONS, RETURNS_MATRIX
 from tsp_platform.market_data.returns import ReturnsResult, build_returns
+from tsp_platform.sources.base import SourceDataError
 from tsp_platform.sources.symbols import record_symbols
 
 # Sources whose bars are already complete in the lakehouse (seeded or imported): nothing to fetch.
@@ -37,6 +38,7 @@ class HistoryResult:
     fetched_rows: int
     repaired_gaps: int
     missing: list[str]
+    refused: dict[str, str]  # symbol -> why the source refused it (the health gates then quarantine it)
 
 
 def pool_universe(ctx: StageContext) -> pl.DataFrame:
@@ -52,8 +54,8 @@ def pool_universe(ctx: StageContext) -> pl.DataFrame:
     return universe.with_columns(pl.col("calendar").fill_null(ctx.profile.calendar.value))
 
 
-def _coverage(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
-    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, ctx.lookback_start)
+def _coverage(ctx: StageContext, symbols: list[str], start: date | None = None) -> pl.DataFrame:
+    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, start or ctx.lookback_start)
     stats = bars.group_by("symbol").agg(
         pl.col("date").min().alias("first"), pl.col("date").max().alias("last"), pl.len().alias("bars")
     )
@@ -68,24 +70,38 @@ def sync_history(ctx: StageContext, fetcher: DailyBarFetcher | None = None) -> H
     """Incremental fetch (live sources) of the lookback for the pool, then a repair pass over inner gaps."""
     universe = pool_universe(ctx)
     symbols = universe["symbol"].to_list()
-    fetched, repaired = 0, 0
+    fetched, repaired, refused = 0, 0, {}
     if ctx.profile.market_data not in STORED_SOURCES:
         if fetcher is None:
             raise RuntimeError(f"profile {ctx.profile.name!r} needs a live market-data client; none was configured")
         markets = fetcher.fetch_markets()
         record_symbols(ctx.lakehouse, markets.filter(pl.col("symbol").is_in(symbols)))
-        before = _coverage(ctx, symbols)
-        for row in before.iter_rows(named=True):
-            since = ctx.lookback_start if row["last"] is None else max(row["last"] + timedelta(days=1), ctx.lookback_start)
-            if since <= ctx.as_of:
-                bars = fetcher.fetch_daily(row["symbol"], since, ctx.as_of).frame
+        for row in _coverage(ctx, symbols, ctx.history_start).iter_rows(named=True):
+            for since, until in _missing_ranges(ctx, row["first"], row["last"]):
+                try:
+                    bars = fetcher.fetch_daily(row["symbol"], since, until).frame
+                except SourceDataError as exc:  # this symbol only; an unreachable source still fails the step
+                    refused[row["symbol"]] = str(exc)
+                    break
                 if bars.height:
                     fetched += ctx.lakehouse.upsert("ohlcv", _with_ingest_time(bars))["inserted"]
         if ctx.profile.features.feat_repair_gaps:
-            repaired = _repair_gaps(ctx, universe, fetcher)
+            repaired = _repair_gaps(ctx, universe.filter(~pl.col("symbol").is_in(list(refused))), fetcher)
     coverage = _coverage(ctx, symbols)
     missing = coverage.filter(pl.col("bars").is_null())["symbol"].to_list()
-    return HistoryResult(coverage=coverage, fetched_rows=fetched, repaired_gaps=repaired, missing=missing)
+    return HistoryResult(coverage=coverage, fetched_rows=fetched, repaired_gaps=repaired, missing=missing, refused=refused)
+
+
+def _missing_ranges(ctx: StageContext, first: date | None, last: date | None) -> list[tuple[date, date]]:
+    """The head and tail of [history start, as-of] not yet stored (a backfill of an older date needs the head)."""
+    if first is None:
+        return [(ctx.history_start, ctx.as_of)]
+    ranges = []
+    if first > ctx.history_start:
+        ranges.append((ctx.history_start, first - timedelta(days=1)))
+    if last < ctx.as_of:
+        ranges.append((last + timedelta(days=1), ctx.as_of))
+    return ranges
 
 
 def _repair_gaps(ctx: StageContext, universe: pl.DataFrame, fetcher: DailyBarFetcher) -> int:
@@ -130,8 +146,7 @@ def run_returns(ctx: StageContext) -> ReturnsResult:
     if health.is_empty():
         raise LookupError(f"no health results for {ctx.profile.name} as of {ctx.as_of}: materialise ohlcv_history first")
     universe = pool_universe(ctx)
-    # One week before the window prices the first return without reading anything after the as-of date.
-    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start - timedelta(days=7))
+    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.history_start)
     result = build_returns(bars, universe, ctx.as_of, ctx.lookback_start, ctx.profile.history_floor_days, quarantine_list(health))
     tag = [pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of")]
     ctx.lakehouse.replace_partitions(
