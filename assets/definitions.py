@@ -25,6 +25,11 @@ health_gates_job = dg.define_asset_job(
     # A checks-only job has no assets to infer partitions from: launch it with `partitions.partition_tags`.
     description="Re-run the data-health gates of a partition without re-materialising its assets",
 )
+selection_gates_job = dg.define_asset_job(
+    "selection_gates",
+    selection=dg.AssetSelection.checks(selection_checks),
+    description="Re-run the selection checks of a partition (launch with `partitions.partition_tags`)",
+)
 alpha_cycle_job = dg.define_asset_job(
     "alpha_cycle",
     selection=dg.AssetSelection.assets(*SELECTION_ASSETS),
@@ -42,7 +47,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, dbt_check_assets],
         asset_checks=[*HEALTH_CHECKS, selection_checks],
-        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, dbt_checks_job],
+        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, selection_gates_job, dbt_checks_job],
         resources=resources if resources is not None else build_resources(),
     )
 

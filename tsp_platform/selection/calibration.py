@@ -47,9 +47,10 @@ N_SERIES = 4000
 ANNUALISATION = 252
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "selection-calibration.md"
 
-VETOES = ("entropy", "efficiency", "hurst", "kurtosis", "volatility", "roc")
+VETOES = ("entropy", "efficiency", "hurst", "kurtosis", "volatility", "roc", "friction")
 PREDICTABILITY = ("entropy", "efficiency", "hurst")
-NULL_FEATURES = ("entropy", "efficiency", "hurst", "kurtosis", "volatility", "roc")
+NULL_FEATURES = ("entropy", "efficiency", "hurst", "kurtosis", "volatility", "roc", "momentum")
+VETO_FEATURE = {"friction": "momentum"}  # the feature whose null distribution a veto reads, when not its name
 TARGET_FPR = {"entropy": 0.05, "efficiency": 0.05, "hurst": 0.10}
 
 
@@ -93,6 +94,8 @@ def veto_masks(features: pl.DataFrame, vetoes: VetoConfig) -> dict[str, np.ndarr
         "kurtosis": pl.col("kurtosis") > vetoes.kurtosis_max,
         "volatility": pl.col("volatility") > vetoes.volatility_max,
         "roc": (pl.col("roc") > vetoes.roc_max) | (pl.col("roc") < vetoes.roc_min),
+        # Noise here is a liquid asset (execution-cost impact ≈ 0): the hurdle meets the trailing momentum alone.
+        "friction": pl.col("momentum") < vetoes.eci_hurdle,
     }
     frame = features.select(**{k: e.fill_null(False) for k, e in exprs.items()})
     return {k: frame[k].to_numpy() for k in VETOES}
@@ -108,6 +111,7 @@ def threshold_text(veto: str, vetoes: VetoConfig) -> str:
         "kurtosis": f"kurtosis > {g(vetoes.kurtosis_max)}",
         "volatility": f"volatility > {g(vetoes.volatility_max)}",
         "roc": f"roc > {g(vetoes.roc_max)} or roc < {g(vetoes.roc_min)}",
+        "friction": f"momentum − ECI < {g(vetoes.eci_hurdle)} (ECI ≈ 0)",
     }[veto]
 
 
@@ -315,7 +319,7 @@ def render_markdown(result: CalibrationResult, hurst_rows=None, entropy_rows=Non
     for veto in VETOES:
         cells = [veto, threshold_text(veto, v)]
         cells += [_pct(result.rates[veto][sc.key]) for sc in SCENARIOS]
-        nl = result.null[veto]
+        nl = result.null[VETO_FEATURE.get(veto, veto)]
         cells += [_num(nl["mean"]), _num(nl["q05"]), _num(nl["q50"]), _num(nl["q95"])]
         cells.append(_pct(TARGET_FPR[veto]) if veto in TARGET_FPR else "≈ 0")
         lines.append("| " + " | ".join(cells) + " |")
