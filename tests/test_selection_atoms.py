@@ -120,7 +120,9 @@ def test_flatten_long_and_short_of_one_symbol_net_out():
 
 
 def test_flatten_several_logics_of_one_symbol_sum():
-    frame = atoms(("KO", "trend", "long"), ("KO", "rating_all", "long"), ("KO", "momentum", "short"), ("AAPL", "trend", "long"))
+    frame = atoms(
+        ("KO", "trend", "long"), ("KO", "rating_all", "long"), ("KO", "momentum", "short"), ("AAPL", "trend", "long")
+    )
     got = flatten_weights(
         {"KO_trend_long": 0.2, "KO_rating_all_long": 0.3, "KO_momentum_short": 0.1, "AAPL_trend_long": 0.4}, frame
     )

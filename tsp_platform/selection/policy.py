@@ -60,9 +60,11 @@ def _veto_report(candidates: pl.DataFrame, flags: pl.DataFrame, vetoes: VetoConf
     values = {
         "entropy": ("entropy", thresholds.entropy_max), "efficiency": ("efficiency", thresholds.efficiency_min),
         "hurst": ("hurst", None), "kurtosis": ("kurtosis", vetoes.kurtosis_max),
-        "volatility": ("volatility", vetoes.volatility_max), "roc": ("roc", None), "friction": ("eci", vetoes.eci_hurdle),
+        "volatility": ("volatility", vetoes.volatility_max), "roc": ("roc", None),
+        "friction": ("net_momentum", vetoes.eci_hurdle),
         "metadata": (None, None),
     }
+    candidates = candidates.with_columns((pl.col("momentum") - pl.col("eci")).alias("net_momentum"))
     frames = []
     for name, (column, threshold) in values.items():
         frames.append(
@@ -76,36 +78,68 @@ def _veto_report(candidates: pl.DataFrame, flags: pl.DataFrame, vetoes: VetoConf
     return pl.concat(frames)
 
 
-def sector_capped(ranked: pl.DataFrame, policy: PolicyConfig, limit_total: int) -> pl.DataFrame:
-    """Greedy by score with a per-sector limit of ⌊cap × size⌋, shrinking the size until the cap holds."""
-    size = min(limit_total, ranked.height)
-    while True:
-        per_sector = max(1, math.floor(policy.sector_cap * size))
-        counts: dict[str, int] = {}
-        keep = []
-        for row in ranked.iter_rows(named=True):
-            if len(keep) == size:
+class Recruiter:
+    """Adds atoms to the winners, never removes one: one atom per (identity, direction), at most top-N per
+    (cluster, direction), a classified sector never above max(1, ⌊sector_cap × n⌋) of the n winners, at most
+    `cap` winners.
+
+    `extend` aims for a target size, fills it best-first under the sector limit that size allows, and lowers
+    the target until the fill is exact, so the cap holds for the final size and the best atoms get the room."""
+
+    def __init__(self, policy: PolicyConfig):
+        self.policy = policy
+        self.rows: list[dict] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    def _fill(self, pending: list[dict], target: int) -> list[dict]:
+        """Best-first additions up to `target`, under the sector limit of a `target`-sized list."""
+        limit = max(1, math.floor(self.policy.sector_cap * target))
+        identities = {(r["identity"], r["direction"]) for r in self.rows}
+        clusters: dict[tuple, int] = {}
+        sectors: dict[str, int] = {}
+        for r in self.rows:
+            clusters[(r["cluster"], r["direction"])] = clusters.get((r["cluster"], r["direction"]), 0) + 1
+            if r["sector"] is not UNCLASSIFIED:
+                sectors[r["sector"]] = sectors.get(r["sector"], 0) + 1
+        added = []
+        for row in pending:
+            if self.size + len(added) >= target:
                 break
-            sector = row["sector"]
-            if sector is not UNCLASSIFIED and counts.get(sector, 0) >= per_sector:
+            key, sector = (row["cluster"], row["direction"]), row["sector"]
+            if (row["identity"], row["direction"]) in identities or clusters.get(key, 0) >= self.policy.top_n:
                 continue
-            counts[sector] = counts.get(sector, 0) + 1
-            keep.append(row["atom_id"])
-        if len(keep) == size or len(keep) == 0:
-            return ranked.filter(pl.col("atom_id").is_in(keep))
-        size = len(keep)
+            if sector is not UNCLASSIFIED and sectors.get(sector, 0) >= limit:
+                continue
+            added.append(row)
+            identities.add((row["identity"], row["direction"]))
+            clusters[key] = clusters.get(key, 0) + 1
+            if sector is not UNCLASSIFIED:
+                sectors[sector] = sectors.get(sector, 0) + 1
+        return added
+
+    def extend(self, candidates: pl.DataFrame, until: int) -> list[str]:
+        """Add eligible atoms, best first, towards `until` winners; returns the atoms added."""
+        taken = {r["atom_id"] for r in self.rows}
+        pending = [r for r in _ranked(candidates).to_dicts() if r["atom_id"] not in taken]
+        target = min(until, self.policy.cap)
+        while target > self.size:
+            added = self._fill(pending, target)
+            if self.size + len(added) == target:
+                self.rows.extend(added)
+                return [r["atom_id"] for r in added]
+            target = self.size + len(added)
+        return []
+
+    def winners(self, schema: dict) -> pl.DataFrame:
+        return pl.DataFrame(self.rows, schema=schema) if self.rows else pl.DataFrame(schema=schema)
 
 
 def _ranked(frame: pl.DataFrame) -> pl.DataFrame:
     """Best first; ties broken by atom id so reruns agree."""
     return frame.sort(["score", "atom_id"], descending=[True, False])
-
-
-def recruit(eligible: pl.DataFrame, policy: PolicyConfig) -> pl.DataFrame:
-    """Top-N per (cluster, direction) of the eligible atoms, one atom per (identity, direction), then cap."""
-    best = _ranked(eligible).unique(["identity", "direction"], keep="first", maintain_order=True)
-    per_cluster = best.filter(pl.int_range(pl.len()).over(["cluster", "direction"]) < policy.top_n)
-    return sector_capped(_ranked(per_cluster), policy, policy.cap)
 
 
 def run_policy(candidates: pl.DataFrame, vetoes: VetoConfig, policy: PolicyConfig, allow_short: bool) -> PolicyResult:
@@ -125,26 +159,28 @@ def run_policy(candidates: pl.DataFrame, vetoes: VetoConfig, policy: PolicyConfi
     passes_relaxed = set(relaxed_flags.filter(all_ok)["atom_id"])
     passes_risk = set(strict_flags.filter(risk_ok)["atom_id"])
 
-    stage_of: dict[str, int] = {}
+    recruiter = Recruiter(policy)
     counts: dict[int, int] = {}
-    winners = recruit(candidates.filter(pl.col("atom_id").is_in(passes_strict)), policy)
-    stage_of.update({a: 1 for a in winners["atom_id"]})
-    counts[1] = winners.height
+    entered: dict[str, int] = {}
+    eligible = lambda ids: candidates.filter(pl.col("atom_id").is_in(list(ids)))  # noqa: E731
+    entered.update(dict.fromkeys(recruiter.extend(eligible(passes_strict), policy.cap), 1))
     final_stage = 1
-    if winners.height < policy.floor:
+    counts[1] = recruiter.size
+    if recruiter.size < policy.floor:
         final_stage = 2
-        winners = recruit(candidates.filter(pl.col("atom_id").is_in(passes_relaxed)), policy)
-        for atom in winners["atom_id"]:
-            stage_of.setdefault(atom, 1 if atom in passes_strict else 2)
-        counts[2] = winners.height
-    if winners.height < policy.floor:
+        entered.update(dict.fromkeys(recruiter.extend(eligible(passes_relaxed), policy.cap), 2))
+        counts[2] = recruiter.size
+    if recruiter.size < policy.floor:
         final_stage = 3
-        winners = _add_representatives(candidates, winners, passes_risk, policy, stage_of)
-        counts[3] = winners.height
-    if winners.height < policy.floor:
+        entered.update(dict.fromkeys(recruiter.extend(_representatives(candidates, recruiter, passes_risk, policy), policy.cap), 3))
+        counts[3] = recruiter.size
+    if recruiter.size < policy.floor:
         final_stage = 4
-        winners = _alpha_fallback(candidates, winners, passes_risk, policy, stage_of)
-        counts[4] = winners.height
+        entered.update(dict.fromkeys(recruiter.extend(eligible(passes_risk), policy.floor), 4))
+        counts[4] = recruiter.size
+    # A winner's stage is the first whose rule admits it, whenever the sector cap let it in.
+    stage_of = {a: 1 if a in passes_strict else 2 if a in passes_relaxed else stage for a, stage in entered.items()}
+    winners = recruiter.winners(candidates.schema)
 
     shortfall = None
     if winners.height < policy.floor:
@@ -167,36 +203,13 @@ def run_policy(candidates: pl.DataFrame, vetoes: VetoConfig, policy: PolicyConfi
     )
 
 
-def _add_representatives(candidates, winners, passes_risk, policy, stage_of) -> pl.DataFrame:
-    """Stage 3: each cluster without a winner gets its best member that passes the risk vetoes and is not
+def _representatives(candidates: pl.DataFrame, recruiter: Recruiter, passes_risk: set, policy: PolicyConfig) -> pl.DataFrame:
+    """Stage 3: the best member of each cluster still without a winner, if it passes the risk vetoes and is not
     pure noise (entropy at most the representative ceiling)."""
-    taken = set(winners["cluster"])
+    taken = {row["cluster"] for row in recruiter.rows}
     pool = candidates.filter(
-        pl.col("atom_id").is_in(passes_risk),
-        ~pl.col("cluster").is_in(taken),
+        pl.col("atom_id").is_in(list(passes_risk)),
+        ~pl.col("cluster").is_in(list(taken)),
         (pl.col("entropy") <= policy.representative_entropy_max).fill_null(True),
     )
-    reps = _ranked(pool).unique("cluster", keep="first", maintain_order=True)
-    for atom in reps["atom_id"]:
-        stage_of.setdefault(atom, 3)
-    return sector_capped(_ranked(pl.concat([winners, reps])), policy, policy.cap)
-
-
-def _alpha_fallback(candidates, winners, passes_risk, policy, stage_of) -> pl.DataFrame:
-    """Stage 4: top up to the floor from the global ranking of atoms passing the risk vetoes, still one per
-    (identity, direction) and at most top-N per cluster and direction."""
-    current = winners
-    for row in _ranked(candidates.filter(pl.col("atom_id").is_in(passes_risk))).iter_rows(named=True):
-        if current.height >= policy.floor:
-            break
-        if row["atom_id"] in set(current["atom_id"]):
-            continue
-        same_identity = current.filter((pl.col("identity") == row["identity"]) & (pl.col("direction") == row["direction"]))
-        in_cluster = current.filter((pl.col("cluster") == row["cluster"]) & (pl.col("direction") == row["direction"]))
-        if same_identity.height or in_cluster.height >= policy.top_n:
-            continue
-        trial = sector_capped(_ranked(pl.concat([current, candidates.filter(pl.col("atom_id") == row["atom_id"])])), policy, policy.cap)
-        if trial.height > current.height:
-            stage_of.setdefault(row["atom_id"], 4)
-            current = trial
-    return current
+    return _ranked(pool).unique("cluster", keep="first", maintain_order=True)
