@@ -6,6 +6,7 @@ import dagster as dg
 
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhere)
 from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
+from assets.allocation import ALLOCATION_ASSETS, portfolio_weights_checks
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
 from assets.selection import SELECTION_ASSETS, selection_checks
@@ -25,15 +26,15 @@ health_gates_job = dg.define_asset_job(
     # A checks-only job has no assets to infer partitions from: launch it with `partitions.partition_tags`.
     description="Re-run the data-health gates of a partition without re-materialising its assets",
 )
-selection_gates_job = dg.define_asset_job(
-    "selection_gates",
-    selection=dg.AssetSelection.checks(selection_checks),
-    description="Re-run the selection checks of a partition (launch with `partitions.partition_tags`)",
+alpha_gates_job = dg.define_asset_job(
+    "alpha_gates",
+    selection=dg.AssetSelection.checks(selection_checks, portfolio_weights_checks),
+    description="Re-run the selection and allocation checks of a partition (launch with `partitions.partition_tags`)",
 )
 alpha_cycle_job = dg.define_asset_job(
     "alpha_cycle",
-    selection=dg.AssetSelection.assets(*SELECTION_ASSETS),
-    description="feature_store → selection (later: allocation, tournament, reports) on a gated data cycle",
+    selection=dg.AssetSelection.assets(*SELECTION_ASSETS, *ALLOCATION_ASSETS),
+    description="feature_store → selection → regime → portfolio_weights (later: tournament, reports) on a gated data cycle",
 )
 
 # dbt tests judge whole tables (not partitions), so they run as their own unpartitioned job after data cycles.
@@ -45,9 +46,9 @@ dbt_checks_job = dg.define_asset_job(
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
-        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, dbt_check_assets],
-        asset_checks=[*HEALTH_CHECKS, selection_checks],
-        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, selection_gates_job, dbt_checks_job],
+        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, dbt_check_assets],
+        asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks],
+        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job],
         resources=resources if resources is not None else build_resources(),
     )
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from tsp_platform.frozen import FrozenConfig, FrozenDict  # noqa: F401  (re-exported)
+from tsp_platform.allocation.config import AllocationConfig
 from tsp_platform.selection.config import SelectionConfig
 
 
@@ -106,6 +107,7 @@ class ProfileSettings(FrozenConfig):
     synthetic_seed: int | None = None
     features: FeatureFlags | None = None
     selection: SelectionConfig | None = None
+    allocation: AllocationConfig | None = None
     live: bool | None = None
 
 
@@ -129,6 +131,7 @@ class Profile(FrozenConfig):
     synthetic_seed: int = 7
     features: FeatureFlags = FeatureFlags()
     selection: SelectionConfig = Field(default_factory=lambda: SelectionConfig())
+    allocation: AllocationConfig = Field(default_factory=lambda: AllocationConfig())
     live: bool = False
 
     @model_validator(mode="after")

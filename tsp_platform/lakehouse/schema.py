@@ -257,10 +257,59 @@ SELECTION_RUNS = partitioned(
     key=("scorer",),
 )
 
+# -- allocation ---------------------------------------------------------------------------------------------
+
+REGIMES = partitioned(
+    "regimes",
+    (
+        ("regime", "VARCHAR NOT NULL"),
+        ("basis", "VARCHAR NOT NULL"),
+        ("vol_ratio", "DOUBLE"),
+        ("entropy", "DOUBLE"),
+        ("turbulence", "DOUBLE"),
+        ("score", "DOUBLE"),
+        ("cluster_cap", "DOUBLE NOT NULL"),
+        ("aggressor_sleeve", "DOUBLE NOT NULL"),
+        ("reason", "VARCHAR NOT NULL"),
+    ),
+    key=(),
+)
+
+PORTFOLIO_WEIGHTS = partitioned(
+    "portfolio_weights",
+    (
+        ("engine", "VARCHAR NOT NULL"),
+        ("risk_profile", "VARCHAR NOT NULL"),
+        ("level", "VARCHAR NOT NULL"),  # atom | physical
+        ("name", "VARCHAR NOT NULL"),  # atom id or symbol
+        ("cluster", "INTEGER"),
+        ("weight", "DOUBLE NOT NULL"),
+    ),
+    key=("engine", "risk_profile", "level", "name"),
+)
+
+ALLOCATION_RUNS = partitioned(
+    "allocation_runs",
+    (
+        ("engine", "VARCHAR NOT NULL"),
+        ("risk_profile", "VARCHAR NOT NULL"),
+        ("status", "VARCHAR NOT NULL"),  # ok | fallback | not_supported | failed
+        ("fallback_used", "VARCHAR"),
+        ("solve_ms", "DOUBLE NOT NULL"),
+        ("assets", "INTEGER NOT NULL"),
+        ("net", "DOUBLE"),
+        ("gross", "DOUBLE"),
+        ("beta", "DOUBLE"),
+        ("message", "VARCHAR NOT NULL"),
+    ),
+    key=("engine", "risk_profile"),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
         SYMBOLS, OHLCV, SCAN_RESULTS, RAW_POOL, RETURNS_MATRIX, RETURNS_EXCLUSIONS, HEALTH_RESULTS,
         DISCOVERY_RUNS, FEATURES, FEATURE_PROBABILITIES, SELECTION_SCORES, CLUSTERS, SELECTION_VETOES, SELECTION_WINNERS, SELECTION_RUNS,
+        REGIMES, PORTFOLIO_WEIGHTS, ALLOCATION_RUNS,
     )
 }

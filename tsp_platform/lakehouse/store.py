@@ -17,8 +17,9 @@ import polars as pl
 
 from tsp_platform.lakehouse.schema import OHLCV, TABLES, Table
 
-# Columns that record *when* something was written, not *what*: excluded from change detection and content hashes.
-VOLATILE_COLUMNS = frozenset({"ingested_at", "generated_at", "run_id"})
+# Columns that record *when* (or how fast) something was written, not *what*: excluded from change detection
+# and content hashes.
+VOLATILE_COLUMNS = frozenset({"ingested_at", "generated_at", "run_id", "solve_ms"})
 
 
 class LakehouseError(RuntimeError):

@@ -1,4 +1,4 @@
-"""Selection through real Dagster runs: the alpha cycle on the demo partitions, point-in-time, checks that bite."""
+"""The alpha cycle (selection and allocation) through real Dagster runs: demo partitions, point-in-time, checks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from tests.test_data_cycle import QUIET, checks_by_name, run_cycle, seed
 from tsp_platform.lakehouse import Lakehouse
 
 SELECTION_TABLES = ("features", "feature_probabilities", "selection_scores", "clusters", "selection_winners", "selection_runs")
+ALLOCATION_TABLES = ("regimes", "portfolio_weights", "allocation_runs")
+ALPHA_TABLES = SELECTION_TABLES + ALLOCATION_TABLES
 
 
 def run_alpha(defs, instance, profile: str, day: str, raise_on_error: bool = True):
@@ -38,8 +40,10 @@ def test_alpha_cycle_on_the_demo_partitions(defs_for, instance, lakehouse):
         run_cycle(defs, instance, profile, day)
         result = run_alpha(defs, instance, profile, day)
         checks = checks_by_name(result)
-        assert {k.split(":")[1] for k in checks} == {
-            "winners_within_bounds", "cluster_cap_held", "sector_cap_held", "winners_traceable"
+        assert set(checks) == {
+            "selection:winners_within_bounds", "selection:cluster_cap_held", "selection:sector_cap_held",
+            "selection:winners_traceable", "portfolio_weights:weights_finite", "portfolio_weights:budget_held",
+            "portfolio_weights:caps_held",
         }
         assert all(e.passed for e in checks.values()), profile
         meta = selection_metadata(result)
@@ -49,25 +53,53 @@ def test_alpha_cycle_on_the_demo_partitions(defs_for, instance, lakehouse):
         winners = lakehouse.read_partition("selection_winners", profile, date.fromisoformat(day))
         assert set(winners["scorer"]) == {"log_mps", "rank_sum"}  # champion and challenger, each tagged
         assert winners.filter(pl.col("is_champion"))["scorer"].unique().to_list() == ["log_mps"]
+        assert_allocations(lakehouse, profile, date.fromisoformat(day))
         raw = lakehouse.read_partition("features", profile, date.fromisoformat(day))
         probs = lakehouse.read_partition("feature_probabilities", profile, date.fromisoformat(day))
         assert raw.height and probs.height and probs["probability"].is_between(0, 1, closed="right").all()
 
 
-def test_selection_idempotent(defs_for, instance, lakehouse):
+def assert_allocations(lakehouse, profile: str, as_of: date) -> None:
+    """Every engine × profile is attempted; custom solves all but none silently substitutes; engines agree."""
+    runs = lakehouse.read_partition("allocation_runs", profile, as_of)
+    assert runs.height == 4 * 9  # engines × risk profiles, each recorded
+    custom = runs.filter(pl.col("engine") == "custom")
+    assert set(custom.filter(pl.col("status") == "ok")["risk_profile"]) == {
+        "equal_weight", "min_variance", "hrp", "risk_parity", "max_sharpe", "barbell", "market_neutral", "market", "benchmark"
+    }
+    unsupported = set(runs.filter(pl.col("status") == "not_supported").select("engine", "risk_profile").iter_rows())
+    assert ("cvxportfolio", "hrp") in unsupported and ("skfolio", "barbell") in unsupported
+    weights = lakehouse.read_partition("portfolio_weights", profile, as_of)
+    minvar = weights.filter((pl.col("risk_profile") == "min_variance") & (pl.col("level") == "atom"))
+    wide = minvar.pivot(on="engine", index="name", values="weight")
+    for engine in ("skfolio", "riskfolio", "cvxportfolio"):
+        assert (wide[engine] - wide["custom"]).abs().max() < 1e-5, engine  # same problem, same answer
+    # Flattening: each profile's physical net equals Σ ±atom weight (SHORT atoms count negative).
+    custom_rows = weights.filter(pl.col("engine") == "custom")
+    signed = custom_rows.filter(pl.col("level") == "atom").with_columns(
+        pl.when(pl.col("name").str.ends_with("_short")).then(-pl.col("weight")).otherwise(pl.col("weight")).alias("signed")
+    ).group_by("risk_profile").agg(pl.col("signed").sum())
+    physical = custom_rows.filter(pl.col("level") == "physical").group_by("risk_profile").agg(pl.col("weight").sum())
+    joined = signed.join(physical, on="risk_profile")
+    assert joined.height == 8 and ((joined["signed"] - joined["weight"]).abs() < 1e-9).all()
+    regime = lakehouse.read_partition("regimes", profile, as_of)
+    assert regime.height == 1 and regime["regime"][0] in {"QUIET", "NORMAL", "TURBULENT", "CRISIS"}
+
+
+def test_alpha_cycle_is_idempotent(defs_for, instance, lakehouse):
     defs = defs_for()
     seed(defs, instance)
     profile, day = DEMO_PARTITIONS[0]
     run_cycle(defs, instance, profile, day)
     run_alpha(defs, instance, profile, day)
-    first = {t: lakehouse.content_hash(t, profile, date.fromisoformat(day)) for t in SELECTION_TABLES}
+    first = {t: lakehouse.content_hash(t, profile, date.fromisoformat(day)) for t in ALPHA_TABLES}
     run_alpha(defs, instance, profile, day)
-    assert {t: lakehouse.content_hash(t, profile, date.fromisoformat(day)) for t in SELECTION_TABLES} == first
+    assert {t: lakehouse.content_hash(t, profile, date.fromisoformat(day)) for t in ALPHA_TABLES} == first
 
 
 @pytest.mark.parametrize("profile, cut", [("us_equities_sample", date(2021, 6, 30)), ("crypto_synthetic", date(2022, 6, 30))])
-def test_selection_is_point_in_time(tmp_path, instance, profile, cut):
-    """Perturbing every price after D leaves D's features, probabilities, scores, clusters and winners unchanged."""
+def test_alpha_cycle_is_point_in_time(tmp_path, instance, profile, cut):
+    """Perturbing every price after D leaves D's features, scores, clusters, winners, regime and weights unchanged."""
     hashes = []
     for variant in ("clean", "perturbed"):
         path = tmp_path / f"{variant}.duckdb"
@@ -80,7 +112,7 @@ def test_selection_is_point_in_time(tmp_path, instance, profile, cut):
             lake.upsert("ohlcv", later.with_columns(pl.col("close") * (1.0 + ((step * 7919) % 13 - 6) / 20)))
         run_cycle(defs, instance, profile, cut.isoformat(), raise_on_error=False)
         assert run_alpha(defs, instance, profile, cut.isoformat()).success
-        hashes.append({t: lake.content_hash(t, profile, cut) for t in SELECTION_TABLES})
+        hashes.append({t: lake.content_hash(t, profile, cut) for t in ALPHA_TABLES})
     assert hashes[0] == hashes[1]
 
 
@@ -98,7 +130,7 @@ def test_selection_checks_fail_on_a_tampered_winner_table(defs_for, instance, la
     untraced = crowd.head(1).with_columns(pl.lit(7, pl.Int32).alias("htr_stage"))
     tampered = pl.concat([winners.filter(~pl.col("is_champion")), crowd.slice(1), untraced])
     lakehouse.replace_partition("selection_winners", profile, as_of, tampered)
-    result = defs.resolve_job_def("selection_gates").execute_in_process(
+    result = defs.resolve_job_def("alpha_gates").execute_in_process(
         tags=partition_tags(profile, day), instance=instance, raise_on_error=False, run_config=QUIET
     )
     checks = checks_by_name(result)

@@ -1,0 +1,1 @@
+"""Allocation: risk profiles × engines over the selected atoms, covariance estimation, regime detection."""
