@@ -138,3 +138,27 @@ def test_selection_checks_fail_on_a_tampered_winner_table(defs_for, instance, la
     assert not checks["selection:sector_cap_held"].passed
     assert not checks["selection:winners_traceable"].passed
     assert checks["selection:winners_within_bounds"].passed
+
+
+def test_a_failing_solver_falls_back_and_the_run_records_it(defs_for, instance, lakehouse, monkeypatch):
+    """Force the primary min-variance solver to fail: the declared fallback serves and allocation_runs says so."""
+    from tsp_platform.allocation import custom
+    from tsp_platform.allocation.config import RiskProfile
+
+    chain = list(custom.FALLBACKS[RiskProfile.MIN_VARIANCE])
+    primary_name, _ = chain[0]
+
+    def broken(_inputs):
+        raise custom.QPError("forced failure for the test")
+
+    monkeypatch.setitem(custom.FALLBACKS, RiskProfile.MIN_VARIANCE, [(primary_name, broken), *chain[1:]])
+    defs = defs_for()
+    seed(defs, instance)
+    profile, day = DEMO_PARTITIONS[0]
+    run_cycle(defs, instance, profile, day)
+    result = run_alpha(defs, instance, profile, day)
+    assert result.success
+    runs = lakehouse.read_partition("allocation_runs", profile, date.fromisoformat(day))
+    row = runs.filter((pl.col("engine") == "custom") & (pl.col("risk_profile") == "min_variance")).row(0, named=True)
+    assert row["status"] == "fallback" and row["fallback_used"] == chain[1][0]
+    assert all(e.passed for e in checks_by_name(result).values())
