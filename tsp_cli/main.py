@@ -79,10 +79,17 @@ def _print_checks(result) -> None:
 def _print_funnel(result) -> None:
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == "selection":
+        key = materialization.asset_key.to_user_string()
+        if key == "selection":
             funnel = materialization.metadata.get("funnel")
             if funnel is not None:
                 print("  " + funnel.value.replace("\n\n", "\n  "))
+        elif key == "regime":
+            print(f"  regime: {materialization.metadata['regime'].value}")
+        elif key == "portfolio_weights":
+            meta = materialization.metadata
+            print(f"  allocations: {meta['solved'].value} solved, {meta['fallbacks'].value} by a fallback, "
+                  f"{meta['failed'].value} failed (engine × risk profile)")
 
 
 def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
