@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import stage_context
 from assets.selection import selection
@@ -68,14 +69,7 @@ PORTFOLIO_CHECKS = {
 }
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(name=n, asset=portfolio_weights, blocking=True, description=d, partitions_def=profile_date_partitions)
-        for n, d in PORTFOLIO_CHECKS.items()
-    ],
-    pool=DUCKDB_POOL,
-    can_subset=True,
-)
+@dg.multi_asset_check(specs=check_specs(portfolio_weights, PORTFOLIO_CHECKS), pool=DUCKDB_POOL, can_subset=True)
 def portfolio_weights_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
     read = lambda table: ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)  # noqa: E731
@@ -84,16 +78,7 @@ def portfolio_weights_checks(context: dg.AssetCheckExecutionContext, lakehouse: 
         found = {name: ["no allocation stored for this partition"] for name in PORTFOLIO_CHECKS}
     else:
         found = verify_allocations(weights, runs, float(regimes["cluster_cap"][0]), ctx.profile.allocation)
-    for check_key in context.selected_asset_check_keys:
-        problems = found[check_key.name]
-        yield dg.AssetCheckResult(
-            check_name=check_key.name,
-            asset_key=portfolio_weights.key,
-            passed=not problems,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(problems)[:2000] if problems else PORTFOLIO_CHECKS[check_key.name],
-            metadata={"problems": len(problems), "allocations": runs.height},
-        )
+    yield from check_results(context, portfolio_weights, PORTFOLIO_CHECKS, found, {"allocations": runs.height})
 
 
 ALLOCATION_ASSETS = [regime, portfolio_weights]

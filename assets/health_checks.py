@@ -12,20 +12,14 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import ohlcv_history, returns_matrix, stage_context
-from partitions import profile_date_partitions
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
 from tsp_platform.config.models import Calendar
 from tsp_platform.health import GATE_DESCRIPTIONS, Gate
 
-GATE_SPECS = [
-    dg.AssetCheckSpec(
-        name=gate.value, asset=ohlcv_history, blocking=True, description=GATE_DESCRIPTIONS[gate],
-        partitions_def=profile_date_partitions,
-    )
-    for gate in Gate
-]
+GATE_SPECS = check_specs(ohlcv_history, {gate.value: GATE_DESCRIPTIONS[gate] for gate in Gate})
 
 
 @dg.multi_asset_check(specs=GATE_SPECS, pool=DUCKDB_POOL, can_subset=True)
@@ -67,14 +61,7 @@ RETURNS_SPECS = {
 }
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(name=n, asset=returns_matrix, blocking=True, description=d, partitions_def=profile_date_partitions)
-        for n, d in RETURNS_SPECS.items()
-    ],
-    pool=DUCKDB_POOL,
-    can_subset=True,
-)
+@dg.multi_asset_check(specs=check_specs(returns_matrix, RETURNS_SPECS), pool=DUCKDB_POOL, can_subset=True)
 def returns_matrix_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
     name, as_of = ctx.profile.name, ctx.as_of
@@ -95,16 +82,8 @@ def returns_matrix_checks(context: dg.AssetCheckExecutionContext, lakehouse: Lak
         "history_floor_held": per_symbol.filter(pl.col("n") < ctx.profile.history_floor_days)["symbol"],
         "enough_symbols": pl.Series([f"{per_symbol.height} symbols"]) if per_symbol.height < 2 else pl.Series([], dtype=pl.String),
     }
-    for check_key in context.selected_asset_check_keys:
-        bad = offenders[check_key.name].sort().to_list()
-        yield dg.AssetCheckResult(
-            check_name=check_key.name,
-            asset_key=returns_matrix.key,
-            passed=not bad,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=("offenders: " + ", ".join(bad))[:2000] if bad else RETURNS_SPECS[check_key.name],
-            metadata={"offenders": len(bad), "symbols": per_symbol.height, "rows": rets.height},
-        )
+    problems = {name: [f"offender: {s}" for s in series.sort().to_list()] for name, series in offenders.items()}
+    yield from check_results(context, returns_matrix, RETURNS_SPECS, problems, {"symbols": per_symbol.height, "rows": rets.height})
 
 
 HEALTH_CHECKS = [ohlcv_health_gates, returns_matrix_checks]

@@ -6,6 +6,7 @@ import json
 import dagster as dg
 import polars as pl
 
+from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import returns_matrix, stage_context
 from partitions import profile_date_partitions
@@ -73,14 +74,7 @@ SELECTION_CHECKS_SPEC = {
 }
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(name=n, asset=selection, blocking=True, description=d, partitions_def=profile_date_partitions)
-        for n, d in SELECTION_CHECKS_SPEC.items()
-    ],
-    pool=DUCKDB_POOL,
-    can_subset=True,
-)
+@dg.multi_asset_check(specs=check_specs(selection, SELECTION_CHECKS_SPEC), pool=DUCKDB_POOL, can_subset=True)
 def selection_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
     policy = ctx.profile.selection.policy
@@ -107,17 +101,8 @@ def selection_checks(context: dg.AssetCheckExecutionContext, lakehouse: Lakehous
             ~pl.col("htr_stage").is_between(1, 4) | ~pl.col("atom_id").is_in(list(scored)) | ~pl.col("atom_id").is_in(list(vetoed_atoms))
         )
         problems["winners_traceable"] += [f"{run['scorer']}: {a}" for a in untraced["atom_id"]]
-    for check_key in context.selected_asset_check_keys:
-        found = problems[check_key.name]
-        yield dg.AssetCheckResult(
-            check_name=check_key.name,
-            asset_key=selection.key,
-            passed=not found,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(found)[:2000] if found else SELECTION_CHECKS_SPEC[check_key.name],
-            metadata={"problems": len(found), "winners": winners.height,
-                      "runs": dg.MetadataValue.json(json.loads(runs.write_json()) if runs.height else [])},
-        )
+    metadata = {"winners": winners.height, "runs": dg.MetadataValue.json(json.loads(runs.write_json()) if runs.height else [])}
+    yield from check_results(context, selection, SELECTION_CHECKS_SPEC, problems, metadata)
 
 
 SELECTION_ASSETS = [feature_store, selection]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 
 import dagster as dg
@@ -51,3 +52,14 @@ def _no_ambient_lakehouse(monkeypatch):
     """Tests never touch the developer's data/ folder by accident."""
     monkeypatch.delenv("TSP_LAKEHOUSE", raising=False)
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any real socket connection fails the test loudly (live sources are replayed at their boundary)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"test tried to open a network connection: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

@@ -5,14 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
-import pytest
 
-from assets.definitions import build_definitions
 from partitions import partition_key, partition_tags
-from resources import resources_for
 from tests.conftest import DEMO_PARTITIONS
 from tests.test_data_cycle import QUIET, checks_by_name, run_cycle, seed
-from tsp_platform.lakehouse import Lakehouse
 
 SELECTION_TABLES = ("features", "feature_probabilities", "selection_scores", "clusters", "selection_winners", "selection_runs")
 ALLOCATION_TABLES = ("regimes", "portfolio_weights", "allocation_runs")
@@ -95,25 +91,6 @@ def test_alpha_cycle_is_idempotent(defs_for, instance, lakehouse):
     first = {t: lakehouse.content_hash(t, profile, date.fromisoformat(day)) for t in ALPHA_TABLES}
     run_alpha(defs, instance, profile, day)
     assert {t: lakehouse.content_hash(t, profile, date.fromisoformat(day)) for t in ALPHA_TABLES} == first
-
-
-@pytest.mark.parametrize("profile, cut", [("us_equities_sample", date(2021, 6, 30)), ("crypto_synthetic", date(2022, 6, 30))])
-def test_alpha_cycle_is_point_in_time(tmp_path, instance, profile, cut):
-    """Perturbing every price after D leaves D's features, scores, clusters, winners, regime and weights unchanged."""
-    hashes = []
-    for variant in ("clean", "perturbed"):
-        path = tmp_path / f"{variant}.duckdb"
-        defs = build_definitions(resources_for(path))
-        seed(defs, instance)
-        lake = Lakehouse(path)
-        if variant == "perturbed":
-            later = lake.query("SELECT * FROM ohlcv WHERE date > ?", [cut])
-            step = pl.Series(range(later.height), dtype=pl.Float64)
-            lake.upsert("ohlcv", later.with_columns(pl.col("close") * (1.0 + ((step * 7919) % 13 - 6) / 20)))
-        run_cycle(defs, instance, profile, cut.isoformat(), raise_on_error=False)
-        assert run_alpha(defs, instance, profile, cut.isoformat()).success
-        hashes.append({t: lake.content_hash(t, profile, cut) for t in ALPHA_TABLES})
-    assert hashes[0] == hashes[1]
 
 
 def test_selection_checks_fail_on_a_tampered_winner_table(defs_for, instance, lakehouse):

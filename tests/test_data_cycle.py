@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import polars as pl
-import pytest
 
-from assets.definitions import build_definitions
 
 from partitions import partition_key, partition_tags
-from resources import resources_for
 from tests.conftest import DEMO_PARTITIONS
 from tsp_platform.lakehouse import Lakehouse
 from tsp_platform.sources.synthetic_crypto import generate_synthetic_crypto
@@ -125,22 +122,3 @@ def test_returns_checks_fail_on_a_corrupted_matrix(defs_for, instance, lakehouse
     checks = checks_by_name(result)
     assert not checks["returns_matrix:no_weekend_padding"].passed
     assert checks["returns_matrix:quarantine_respected"].passed
-
-
-@pytest.mark.parametrize("profile, cut", [("us_equities_sample", date(2021, 6, 30)), ("crypto_synthetic", date(2022, 6, 30))])
-def test_point_in_time_nothing_after_the_as_of_date_is_read(tmp_path, instance, profile, cut):
-    """Perturbing every price after D (and adding bars) leaves everything computed for D unchanged."""
-    results = []
-    for variant in ("clean", "perturbed"):
-        path = tmp_path / f"{variant}.duckdb"
-        defs = build_definitions(resources_for(path))
-        seed(defs, instance)
-        lake = Lakehouse(path)
-        if variant == "perturbed":
-            later = lake.query("SELECT * FROM ohlcv WHERE date > ?", [cut])
-            step = pl.Series(range(later.height), dtype=pl.Float64)
-            noise = 1.0 + ((step * 7919) % 13 - 6) / 20
-            lake.upsert("ohlcv", later.with_columns(pl.col("close") * noise, pl.col("high") * noise * 1.1))
-        run_cycle(defs, instance, profile, cut.isoformat(), raise_on_error=False)
-        results.append(partition_hashes(lake, profile, cut))
-    assert results[0] == results[1]

@@ -31,7 +31,6 @@ import functools
 import json
 import math
 import random
-import socket
 import uuid
 import zlib
 from collections import Counter
@@ -77,15 +76,7 @@ EXPECTED_SHORT = ["DOGEUSDT"]
 POOL = sorted(f"BINANCE:{t}" for t in EXPECTED_LONG + EXPECTED_SHORT)
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any real socket connection fails the test loudly."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"test tried to open a network connection: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def ms(day: date) -> int:
@@ -568,7 +559,7 @@ def test_http_429_then_200_during_the_run_still_succeeds(live, instance, lakehou
 
 def test_unreachable_screener_fails_discovery_and_writes_nothing(live, instance, lakehouse):
     refused = requests.exceptions.ConnectionError(
-        f"HTTPSConnectionPool(host='scanner.tradingview.com', port=443): Max retries exceeded with url: /crypto/scan "
+        "HTTPSConnectionPool(host='scanner.tradingview.com', port=443): Max retries exceeded with url: /crypto/scan "
         "(Caused by NewConnectionError('Failed to establish a new connection: [Errno 101] Network is unreachable'))"
     )
     adapter = ReplayAdapter(refused)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,15 +43,7 @@ def recorded(name: str) -> Any:
     return json.loads((RECORDED / name).read_text())
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any real socket connection fails the test loudly."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"test tried to open a network connection: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 class SleepRecorder:

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from tsp_platform.config.errors import ConfigError, config_error_from_validation
-from tsp_platform.config.models import ManifestFile, Profile, ProfileSettings
+from tsp_platform.config.models import ManifestFile, Profile
 
 PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
