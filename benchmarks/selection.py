@@ -45,7 +45,8 @@ def synthetic_inputs(seed: int = 0) -> SelectionContext:
     execution = pl.DataFrame(
         {
             "symbol": symbols, "adx": rng.uniform(5, 50, ASSETS), "recommend_all": rng.uniform(-1, 1, ASSETS),
-            "recommend_ma": rng.uniform(-1, 1, ASSETS), "adv": rng.lognormal(18, 1.5, ASSETS),
+            "recommend_ma": rng.uniform(-1, 1, ASSETS), "recommend_other": rng.uniform(-1, 1, ASSETS),
+            "adv": rng.lognormal(18, 1.5, ASSETS),
             "has_execution_metadata": True,
         }
     )

@@ -541,6 +541,7 @@ def falling_and_rising():
             "adx": [25.0, 25.0],
             "recommend_all": [-0.5, 0.5],
             "recommend_ma": [-0.4, 0.4],
+            "recommend_other": [-0.6, 0.6],
         }
     )
     ctx = SelectionContext(
@@ -556,6 +557,7 @@ def test_short_atoms_carry_direction_adjusted_features(falling_and_rising):
         long, short = f[f"{sym}_trend_long"], f[f"{sym}_trend_short"]
         assert short["momentum"] == pytest.approx(-long["momentum"])
         assert short["recommend_all"] == pytest.approx(-long["recommend_all"])
+        assert short["recommend_other"] == pytest.approx(-long["recommend_other"])
         assert short["skew"] == pytest.approx(-long["skew"])
         assert short["volatility"] == pytest.approx(long["volatility"])
     assert f["FALL_trend_short"]["momentum"] > 0 > f["RISE_trend_short"]["momentum"]

@@ -18,8 +18,8 @@ from tsp_platform.selection.scoring import probabilities, run_scorers
 
 # Cost impact of trading $1M against the average daily value traded, annualised by volatility.
 ECI_NOTIONAL = 1e6
-SNAPSHOT_FEATURES = ("adx", "recommend_all", "recommend_ma", "liquidity", "eci")
-DIRECTIONAL_SNAPSHOT = ("recommend_all", "recommend_ma")  # bullish for a long is bearish for a short
+SNAPSHOT_FEATURES = ("adx", "recommend_all", "recommend_ma", "recommend_other", "liquidity", "eci")
+DIRECTIONAL_SNAPSHOT = ("recommend_all", "recommend_ma", "recommend_other")  # bullish for a long is bearish for a short
 
 
 def engineer_features(ctx: SelectionContext) -> SelectionContext:
@@ -35,7 +35,11 @@ def engineer_features(ctx: SelectionContext) -> SelectionContext:
         *(pl.col(c) * sign for c in DIRECTIONAL_SNAPSHOT),
         (pl.col("adv") / baseline).clip(upper_bound=1.0).alias("liquidity"),
     )
-    features = raw.join(snapshot.select("atom_id", "adx", "recommend_all", "recommend_ma", "liquidity", "adv", "has_execution_metadata"), on="atom_id", how="left")
+    features = raw.join(
+        snapshot.select("atom_id", *DIRECTIONAL_SNAPSHOT, "adx", "liquidity", "adv", "has_execution_metadata"),
+        on="atom_id",
+        how="left",
+    )
     features = features.with_columns(
         (pl.col("volatility") * (ECI_NOTIONAL / pl.col("adv")).sqrt()).alias("eci"),
     ).drop("adv")

@@ -41,7 +41,9 @@ class Funnel:
 def _execution_snapshot(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
     """As-of snapshot per symbol: locally computed ADX and ratings, average value traded, execution metadata."""
     bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, ctx.as_of - timedelta(days=SCREENER_HISTORY_DAYS))
-    fields = compute_screener_fields(bars, ctx.as_of).select("symbol", "adx", "recommend_all", "recommend_ma")
+    fields = compute_screener_fields(bars, ctx.as_of).select(
+        "symbol", "adx", "recommend_all", "recommend_ma", "recommend_other"
+    )
     adv = (
         bars.sort("symbol", "date")
         .group_by("symbol", maintain_order=True)
