@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install demo test ui benchmarks clean dagster-home
+.PHONY: install demo test lint ui benchmarks clean dagster-home
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 required"'
@@ -29,11 +29,16 @@ demo: install dagster-home
 test: install
 	$(PY) -m pytest -q -n 2 tests
 
+lint: install
+	$(VENV)/bin/ruff check --select F,E9 tsp_platform tsp_cli assets resources partitions benchmarks tests
+
 ui: install dagster-home
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 benchmarks: install
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/selection.py
+	$(PY) benchmarks/allocation.py
 
 clean:
 	rm -rf data .dagster_home dbt_checks/target dbt_checks/logs
