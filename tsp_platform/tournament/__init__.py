@@ -1,0 +1,1 @@
+"""Walk-forward tournaments: windows, simulators, honest metrics, the strict scoreboard."""
