@@ -1,0 +1,276 @@
+"""Walk-forward windows and per-window allocation that sees the train slice only.
+
+Windows (the original system's definition, original-system.md §6; `WalkForwardConfig`, default 252/20/20):
+
+    test starts  i ∈ range(train, n − test + 1, step)
+    train slice  [i − train, i)      ([0, i) when `expanding`)
+    test slice   [i, i + test)       (= [i, min(i + test, n)): a start never exceeds n − test)
+
+so there are no windows when n < train + test, and the last test slice always has `test` rows. With
+step == test these are exactly skfolio's `WalkForward(train_size=train, test_size=test,
+expand_train=expanding)` folds (purged_size 0, reduce_test False). A window's as-of row is its last train
+row: weights computed there trade at that row's close and earn the test rows.
+
+No look-ahead, by construction (the original leaked test-window returns into the fit): `allocate_windows`
+hands the allocator a *copy* of `returns[train]` (read-only, so it cannot reach the full array through
+`.base`), one window at a time in window order, and nothing else.
+
+Fast paths for the tournament (custom engine primitives, caps off, long-only, fully invested):
+
+* `hrp_walkforward` — per window `estimate_covariance` (Ledoit–Wolf + conditioning ridge) and
+  `hrp.hrp_weights` (prefix-sum bisection, plain leaves order). Identical to `CustomEngine` HRP with
+  max_weight 1 and cluster caps 1 (the caps projection is then the identity).
+* `min_variance_walkforward` — per window the exact long-only QP  min wᵀΣw, Σw = 1, 0 ≤ w ≤ 1  by
+  `qp.solve_qp` (KKT-verified to 1e-10). The first window starts the active-set guess like the engine
+  (the lowest-variance quarter free); every later window starts from the previous window's support.
+  The guess only steers the solver: the optimum is unique (Σ is positive definite) and every answer is
+  KKT-checked, so the weights equal the engine's single fit on that train slice to rounding. The guess
+  comes from *earlier* windows only, so it carries no future information either.
+
+`skfolio_walkforward` is the parity reference: skfolio `cross_val_predict` with `WalkForward` and the
+estimators configured as `allocation.libraries.SkfolioEngine` configures them (prior covariance =
+`estimate_covariance`, `CovarianceDistance("precomputed")`, `HierarchicalSeriation(optimal_ordering=False)`,
+the configured linkage; `MeanRisk` minimum variance with CLARABEL at tight tolerances and the objective
+in units of the train window's mean variance, as the engine poses it).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+
+from tsp_platform.allocation.base import AllocationProblem
+from tsp_platform.allocation.config import AllocationConfig, CovarianceConfig, Linkage, RiskProfile
+from tsp_platform.allocation.covariance import estimate_covariance
+from tsp_platform.allocation.hrp import hrp_weights
+from tsp_platform.allocation.qp import solve_qp
+from tsp_platform.frozen import FrozenConfig
+from tsp_platform.selection.panel import ReturnsPanel
+
+Allocator = Callable[[np.ndarray], np.ndarray]
+
+
+class WalkForwardConfig(FrozenConfig):
+    train: int = Field(252, ge=2, description="train rows per window (rolling; from row 0 when expanding)")
+    test: int = Field(20, ge=1, description="test rows per window")
+    step: int = Field(20, ge=1, description="rows between consecutive test starts")
+    expanding: bool = Field(False, description="train on [0, i) instead of [i − train, i)")
+
+
+@dataclass(frozen=True)
+class Window:
+    index: int
+    train: slice  # rows the allocation may see
+    test: slice  # rows the resulting weights are held over
+
+    @property
+    def as_of(self) -> int:
+        """The last train row: the decision is taken at its close."""
+        return self.train.stop - 1
+
+
+def windows(n_rows: int, config: WalkForwardConfig = WalkForwardConfig()) -> list[Window]:
+    """The walk-forward windows over `n_rows` rows (empty when n_rows < train + test)."""
+    starts = range(config.train, n_rows - config.test + 1, config.step)
+    return [
+        Window(k, slice(0 if config.expanding else i - config.train, i), slice(i, min(i + config.test, n_rows)))
+        for k, i in enumerate(starts)
+    ]
+
+
+def train_panel(panel: ReturnsPanel, window: Window) -> ReturnsPanel:
+    """The panel rows a window's selection may see (its train slice), copied."""
+    return ReturnsPanel(panel.values[window.train].copy(), panel.dates[window.train].copy(), panel.symbols)
+
+
+def allocate_windows(returns: np.ndarray, wins: Sequence[Window], allocate: Allocator) -> np.ndarray:
+    """(W, N) weights: row k = allocate(copy of returns[wins[k].train]), windows taken in order.
+
+    The allocator receives a read-only copy of the train rows and nothing else; it must return N finite
+    weights."""
+    returns = np.asarray(returns, dtype=float)
+    if returns.ndim != 2:
+        raise ValueError(f"returns must be (T, N), got shape {returns.shape}")
+    t, n = returns.shape
+    out = np.empty((len(wins), n))
+    for k, window in enumerate(wins):
+        start, stop, _ = window.train.indices(t)
+        if window.train.stop > t or stop <= start:
+            raise ValueError(f"window {window.index}: train rows {window.train} outside the {t} returns rows")
+        train = returns[window.train].copy()
+        train.flags.writeable = False
+        weights = np.asarray(allocate(train), dtype=float)
+        if weights.shape != (n,) or not np.isfinite(weights).all():
+            raise ValueError(f"window {window.index}: the allocator returned {weights.shape}, not {n} finite weights")
+        out[k] = weights
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ allocators
+
+
+def engine_allocator(
+    profile: RiskProfile,
+    config: AllocationConfig = AllocationConfig(),
+    engine=None,
+    assets: Sequence[str] | None = None,
+    clusters: np.ndarray | None = None,
+    **problem_fields,
+) -> Allocator:
+    """An allocator running `engine.allocate` (default `CustomEngine`) on one `AllocationProblem` per window.
+
+    `clusters=None` puts every asset in one cluster (its cap is then max(cap, 1/1) = 1: no cluster cap);
+    `problem_fields` (regime, annualisation, ...) pass through unchanged. Per-row extras such as a
+    benchmark are not sliced here: build the problem yourself when a profile needs them."""
+    if engine is None:
+        from tsp_platform.allocation.custom import CustomEngine
+
+        engine = CustomEngine()
+
+    def allocate(train: np.ndarray) -> np.ndarray:
+        n = train.shape[1]
+        problem = AllocationProblem(
+            returns=train,
+            assets=tuple(assets) if assets is not None else tuple(f"a{i}" for i in range(n)),
+            clusters=np.zeros(n, dtype=int) if clusters is None else np.asarray(clusters),
+            config=config,
+            **problem_fields,
+        )
+        return engine.allocate(problem, profile)
+
+    return allocate
+
+
+def hrp_walkforward(
+    returns: np.ndarray,
+    wins: Sequence[Window],
+    covariance: CovarianceConfig = CovarianceConfig(),
+    linkage: Linkage = Linkage.SINGLE,
+) -> np.ndarray:
+    """(W, N) HRP weights per window: `estimate_covariance` + prefix-sum `hrp_weights`, caps off."""
+    method = str(linkage)
+    return allocate_windows(returns, wins, lambda train: hrp_weights(estimate_covariance(train, covariance).matrix, method))
+
+
+class _MinVariance:
+    """Exact long-only minimum variance per window, the active-set guess carried from the previous window."""
+
+    def __init__(self, covariance: CovarianceConfig, kkt_tol: float):
+        self.covariance, self.kkt_tol = covariance, kkt_tol
+        self.support: np.ndarray | None = None
+
+    def __call__(self, train: np.ndarray) -> np.ndarray:
+        cov = estimate_covariance(train, self.covariance).matrix
+        n = len(cov)
+        if n == 1:
+            return np.ones(1)
+        order = np.argsort(np.diag(cov), kind="stable")
+        if self.support is None or not self.support.any():
+            guess = np.full(n, -1, dtype=np.int8)  # as the engine: the lowest-variance quarter free
+            guess[order[: max(2, n // 4)]] = 0
+        else:
+            guess = np.where(self.support, 0, -1).astype(np.int8)
+        x0 = np.zeros(n)
+        x0[order[0]] = 1.0  # a feasible vertex, used only if the primal-dual pass fails
+        ones = np.ones((1, n))
+        res = solve_qp(
+            2.0 * cov, np.zeros(n), ones, np.ones(1), None, None, 0.0, 1.0,
+            x0=x0, kkt_tol=self.kkt_tol, strictly_convex=True, active_guess=guess,
+        )
+        self.support = res.x > 0
+        return res.x
+
+
+def min_variance_walkforward(
+    returns: np.ndarray,
+    wins: Sequence[Window],
+    covariance: CovarianceConfig = CovarianceConfig(),
+    kkt_tol: float = 1e-10,
+) -> np.ndarray:
+    """(W, N) long-only minimum-variance weights per window (exact active-set QP), caps off."""
+    return allocate_windows(returns, wins, _MinVariance(covariance, kkt_tol))
+
+
+# ----------------------------------------------------------------------------------- skfolio parity reference
+
+
+@functools.cache
+def _scaled_mean_risk_class():
+    """skfolio `MeanRisk` whose objective is posed in units of the fold's mean variance (as `SkfolioEngine`
+    passes `scale_objective=1/scale` per fit); the parameter is restored after `fit`."""
+    from skfolio.optimization import MeanRisk
+
+    class WindowScaledMeanRisk(MeanRisk):
+        def fit(self, X, y=None, **fit_params):
+            saved = self.scale_objective
+            if saved is None:
+                estimator = getattr(self.prior_estimator, "covariance_estimator", None)
+                config = getattr(estimator, "config", None) or CovarianceConfig()
+                cov = estimate_covariance(np.asarray(X, dtype=float), config).matrix
+                self.scale_objective = 1.0 / (float(np.mean(np.diag(cov))) or 1.0)
+            try:
+                return super().fit(X, y, **fit_params)
+            finally:
+                self.scale_objective = saved
+
+    return WindowScaledMeanRisk
+
+
+def skfolio_estimator(
+    profile: RiskProfile,
+    covariance: CovarianceConfig = CovarianceConfig(),
+    linkage: Linkage = Linkage.SINGLE,
+    solver_params: dict | None = None,
+):
+    """An unfitted skfolio estimator solving the fast paths' problem (caps off, long-only)."""
+    from skfolio.measures import RiskMeasure
+    from skfolio.prior import EmpiricalPrior
+
+    from tsp_platform.allocation.libraries import SOLVER, SOLVER_PARAMS, _platform_covariance_class
+
+    prior = EmpiricalPrior(covariance_estimator=_platform_covariance_class()(config=covariance))
+    if profile is RiskProfile.HRP:
+        from skfolio.cluster import HierarchicalClustering, LinkageMethod
+        from skfolio.distance import CovarianceDistance
+        from skfolio.optimization import HierarchicalRiskParity
+        from skfolio.seriation import HierarchicalSeriation
+
+        clustering = HierarchicalClustering(linkage_method=LinkageMethod[linkage.name])
+        return HierarchicalRiskParity(
+            risk_measure=RiskMeasure.VARIANCE,
+            prior_estimator=prior,
+            distance_estimator=CovarianceDistance(covariance_estimator="precomputed"),
+            seriation_estimator=HierarchicalSeriation(hierarchical_clustering_estimator=clustering, optimal_ordering=False),
+            max_weights=1.0,
+        )
+    if profile is RiskProfile.MIN_VARIANCE:
+        from skfolio.optimization import ObjectiveFunction
+
+        return _scaled_mean_risk_class()(
+            objective_function=ObjectiveFunction.MINIMIZE_RISK, risk_measure=RiskMeasure.VARIANCE,
+            prior_estimator=prior, solver=SOLVER, solver_params=dict(solver_params or SOLVER_PARAMS), max_weights=1.0,
+        )
+    raise ValueError(f"no skfolio walk-forward reference for {profile}")
+
+
+def skfolio_walkforward(returns, config: WalkForwardConfig, estimator) -> np.ndarray:
+    """(W, N) weights of skfolio `cross_val_predict(estimator, X, cv=WalkForward(train, test))`, one row per
+    fold (the estimator is cloned and refitted per fold). Needs step == test (skfolio has no separate step).
+    `returns`: a DataFrame with a daily index, or an array (given a business-day index)."""
+    import pandas as pd
+    from skfolio.model_selection import WalkForward, cross_val_predict
+
+    if config.step != config.test:
+        raise ValueError("skfolio's WalkForward steps by test_size: needs step == test")
+    if not isinstance(returns, pd.DataFrame):
+        values = np.asarray(returns, dtype=float)
+        returns = pd.DataFrame(
+            values, index=pd.bdate_range("2000-01-03", periods=len(values)), columns=[f"a{i}" for i in range(values.shape[1])]
+        )
+    cv = WalkForward(train_size=config.train, test_size=config.test, expand_train=config.expanding)
+    prediction = cross_val_predict(estimator, returns, cv=cv)
+    return np.array([portfolio.weights for portfolio in prediction.portfolios], dtype=float).reshape(-1, returns.shape[1])
