@@ -20,12 +20,17 @@ Fast paths for the tournament (custom engine primitives, caps off, long-only, fu
 * `hrp_walkforward` — per window `estimate_covariance` (Ledoit–Wolf + conditioning ridge) and
   `hrp.hrp_weights` (prefix-sum bisection, plain leaves order). Identical to `CustomEngine` HRP with
   max_weight 1 and cluster caps 1 (the caps projection is then the identity).
-* `min_variance_walkforward` — per window the exact long-only QP  min wᵀΣw, Σw = 1, 0 ≤ w ≤ 1  by
-  `qp.solve_qp` (KKT-verified to 1e-10). The first window starts the active-set guess like the engine
-  (the lowest-variance quarter free); every later window starts from the previous window's support.
-  The guess only steers the solver: the optimum is unique (Σ is positive definite) and every answer is
-  KKT-checked, so the weights equal the engine's single fit on that train slice to rounding. The guess
-  comes from *earlier* windows only, so it carries no future information either.
+* `min_variance_walkforward` — per window the exact long-only QP  min wᵀΣw, Σw = 1, 0 ≤ w ≤ 1.
+  Consecutive windows share all but `step` rows, so the optimal support moves little: each window runs a
+  few primal-dual active-set rounds on this one-constraint problem from the previous window's support S
+  (w_S ∝ Σ_SS⁻¹1 and the rest 0, λ = 1/1ᵀΣ_SS⁻¹1; then drop the free weights ≤ 0 and free the zero
+  weights whose multiplier 2((Σw)_i − λ) is negative) and accepts a support only when it passes the full
+  KKT check at the solver's tolerance (w_S > 0; |(Σw)_i − λ| ≤ kkt_tol·max|Σ| on S, (Σw)_i − λ ≥
+  −kkt_tol·max|Σ| off it; Σw = 1). The first window, a cycle, or no verified support after a few rounds
+  go to `qp.solve_qp` (the engine's solver, KKT-verified to 1e-10; active-set guess: the previous
+  support, or the engine's lowest-variance quarter). The optimum is unique (Σ is positive definite), so
+  both routes give the engine's single-fit weights on that train slice to rounding; the warm start comes
+  from *earlier* windows only, so it carries no future information.
 
 `skfolio_walkforward` is the parity reference: skfolio `cross_val_predict` with `WalkForward` and the
 estimators configured as `allocation.libraries.SkfolioEngine` configures them (prior covariance =
@@ -87,8 +92,8 @@ def train_panel(panel: ReturnsPanel, window: Window) -> ReturnsPanel:
     return ReturnsPanel(panel.values[window.train].copy(), panel.dates[window.train].copy(), panel.symbols)
 
 
-def allocate_windows(returns: np.ndarray, wins: Sequence[Window], allocate: Allocator) -> np.ndarray:
-    """(W, N) weights: row k = allocate(copy of returns[wins[k].train]), windows taken in order.
+def allocate_windows(returns: np.ndarray, windows: Sequence[Window], allocate: Allocator) -> np.ndarray:
+    """(W, N) weights: row k = allocate(copy of returns[windows[k].train]), windows taken in order.
 
     The allocator receives a read-only copy of the train rows and nothing else; it must return N finite
     weights."""
@@ -96,16 +101,18 @@ def allocate_windows(returns: np.ndarray, wins: Sequence[Window], allocate: Allo
     if returns.ndim != 2:
         raise ValueError(f"returns must be (T, N), got shape {returns.shape}")
     t, n = returns.shape
-    out = np.empty((len(wins), n))
-    for k, window in enumerate(wins):
-        start, stop, _ = window.train.indices(t)
-        if window.train.stop > t or stop <= start:
+    out = np.empty((len(windows), n))
+    for k, window in enumerate(windows):
+        start, stop = window.train.start or 0, window.train.stop
+        if window.train.step not in (None, 1) or stop is None or not 0 <= start < stop <= t:
             raise ValueError(f"window {window.index}: train rows {window.train} outside the {t} returns rows")
         train = returns[window.train].copy()
         train.flags.writeable = False
         weights = np.asarray(allocate(train), dtype=float)
         if weights.shape != (n,) or not np.isfinite(weights).all():
-            raise ValueError(f"window {window.index}: the allocator returned {weights.shape}, not {n} finite weights")
+            raise ValueError(
+                f"window {window.index}: the allocator returned {weights.shape}, not {n} finite weights"
+            )
         out[k] = weights
     return out
 
@@ -147,52 +154,95 @@ def engine_allocator(
 
 def hrp_walkforward(
     returns: np.ndarray,
-    wins: Sequence[Window],
+    windows: Sequence[Window],
     covariance: CovarianceConfig = CovarianceConfig(),
     linkage: Linkage = Linkage.SINGLE,
 ) -> np.ndarray:
     """(W, N) HRP weights per window: `estimate_covariance` + prefix-sum `hrp_weights`, caps off."""
     method = str(linkage)
-    return allocate_windows(returns, wins, lambda train: hrp_weights(estimate_covariance(train, covariance).matrix, method))
+
+    def allocate(train: np.ndarray) -> np.ndarray:
+        return hrp_weights(estimate_covariance(train, covariance).matrix, method)
+
+    return allocate_windows(returns, windows, allocate)
 
 
-class _MinVariance:
-    """Exact long-only minimum variance per window, the active-set guess carried from the previous window."""
+class MinVarianceAllocator:
+    """Exact long-only minimum variance per window, warm-started from the previous window's support."""
 
-    def __init__(self, covariance: CovarianceConfig, kkt_tol: float):
+    def __init__(self, covariance: CovarianceConfig = CovarianceConfig(), kkt_tol: float = 1e-10):
         self.covariance, self.kkt_tol = covariance, kkt_tol
-        self.support: np.ndarray | None = None
+        self.support: np.ndarray | None = None  # of the last window served (the next one's warm start)
+        self.warm_rounds = self.qp_solves = 0  # windows served by the warm active-set rounds / by solve_qp
 
     def __call__(self, train: np.ndarray) -> np.ndarray:
         cov = estimate_covariance(train, self.covariance).matrix
-        n = len(cov)
-        if n == 1:
+        if len(cov) == 1:
             return np.ones(1)
+        warm = self.support is not None and len(self.support) == len(cov)  # the universe may change
+        w = self._active_set_rounds(cov, self.support) if warm else None
+        if w is not None:
+            self.warm_rounds += 1
+        else:
+            w = self._solve(cov)
+            self.qp_solves += 1
+        self.support = w > 0
+        return w
+
+    def _active_set_rounds(self, cov: np.ndarray, support: np.ndarray, rounds: int = 6) -> np.ndarray | None:
+        """Primal-dual active-set rounds from `support`; the KKT-verified weights, or None (cycle, no
+        convergence, singular block) for the caller to solve from scratch."""
+        n = len(cov)
+        tol = self.kkt_tol * float(np.max(np.abs(cov)))
+        seen: set[bytes] = set()
+        for _ in range(rounds):
+            free = np.flatnonzero(support)
+            key = support.tobytes()
+            if len(free) == 0 or key in seen:
+                return None
+            seen.add(key)
+            try:
+                y = np.linalg.solve(cov[np.ix_(free, free)], np.ones(len(free)))
+            except np.linalg.LinAlgError:
+                return None
+            total = float(y.sum())
+            if not (np.isfinite(y).all() and total > 0):
+                return None
+            w = np.zeros(n)
+            w[free] = y / total
+            excess = cov @ w - 1.0 / total  # ½∇ − λ: 0 on the support, ½·multiplier off it
+            off = ~support
+            if w[free].min() > 0 and np.max(np.abs(excess[free])) <= tol and not (excess[off] < -tol).any():
+                w[free[-1]] = 1.0 - (w[free].sum() - w[free[-1]])  # Σw = 1 to the last bit
+                return w if w[free[-1]] > 0 else None
+            support = (support & (w > 0)) | (off & (excess < -tol))
+        return None
+
+    def _solve(self, cov: np.ndarray) -> np.ndarray:
+        n = len(cov)
         order = np.argsort(np.diag(cov), kind="stable")
-        if self.support is None or not self.support.any():
+        if self.support is None or len(self.support) != n or not self.support.any():
             guess = np.full(n, -1, dtype=np.int8)  # as the engine: the lowest-variance quarter free
             guess[order[: max(2, n // 4)]] = 0
         else:
             guess = np.where(self.support, 0, -1).astype(np.int8)
         x0 = np.zeros(n)
         x0[order[0]] = 1.0  # a feasible vertex, used only if the primal-dual pass fails
-        ones = np.ones((1, n))
         res = solve_qp(
-            2.0 * cov, np.zeros(n), ones, np.ones(1), None, None, 0.0, 1.0,
+            2.0 * cov, np.zeros(n), np.ones((1, n)), np.ones(1), None, None, 0.0, 1.0,
             x0=x0, kkt_tol=self.kkt_tol, strictly_convex=True, active_guess=guess,
         )
-        self.support = res.x > 0
         return res.x
 
 
 def min_variance_walkforward(
     returns: np.ndarray,
-    wins: Sequence[Window],
+    windows: Sequence[Window],
     covariance: CovarianceConfig = CovarianceConfig(),
     kkt_tol: float = 1e-10,
 ) -> np.ndarray:
     """(W, N) long-only minimum-variance weights per window (exact active-set QP), caps off."""
-    return allocate_windows(returns, wins, _MinVariance(covariance, kkt_tol))
+    return allocate_windows(returns, windows, MinVarianceAllocator(covariance, kkt_tol))
 
 
 # ----------------------------------------------------------------------------------- skfolio parity reference
@@ -244,15 +294,21 @@ def skfolio_estimator(
             risk_measure=RiskMeasure.VARIANCE,
             prior_estimator=prior,
             distance_estimator=CovarianceDistance(covariance_estimator="precomputed"),
-            seriation_estimator=HierarchicalSeriation(hierarchical_clustering_estimator=clustering, optimal_ordering=False),
+            seriation_estimator=HierarchicalSeriation(
+                hierarchical_clustering_estimator=clustering, optimal_ordering=False
+            ),
             max_weights=1.0,
         )
     if profile is RiskProfile.MIN_VARIANCE:
         from skfolio.optimization import ObjectiveFunction
 
         return _scaled_mean_risk_class()(
-            objective_function=ObjectiveFunction.MINIMIZE_RISK, risk_measure=RiskMeasure.VARIANCE,
-            prior_estimator=prior, solver=SOLVER, solver_params=dict(solver_params or SOLVER_PARAMS), max_weights=1.0,
+            objective_function=ObjectiveFunction.MINIMIZE_RISK,
+            risk_measure=RiskMeasure.VARIANCE,
+            prior_estimator=prior,
+            solver=SOLVER,
+            solver_params=dict(solver_params or SOLVER_PARAMS),
+            max_weights=1.0,
         )
     raise ValueError(f"no skfolio walk-forward reference for {profile}")
 
@@ -268,9 +324,9 @@ def skfolio_walkforward(returns, config: WalkForwardConfig, estimator) -> np.nda
         raise ValueError("skfolio's WalkForward steps by test_size: needs step == test")
     if not isinstance(returns, pd.DataFrame):
         values = np.asarray(returns, dtype=float)
-        returns = pd.DataFrame(
-            values, index=pd.bdate_range("2000-01-03", periods=len(values)), columns=[f"a{i}" for i in range(values.shape[1])]
-        )
+        index = pd.bdate_range("2000-01-03", periods=len(values))
+        returns = pd.DataFrame(values, index=index, columns=[f"a{i}" for i in range(values.shape[1])])
     cv = WalkForward(train_size=config.train, test_size=config.test, expand_train=config.expanding)
     prediction = cross_val_predict(estimator, returns, cv=cv)
-    return np.array([portfolio.weights for portfolio in prediction.portfolios], dtype=float).reshape(-1, returns.shape[1])
+    weights = [portfolio.weights for portfolio in prediction.portfolios]
+    return np.array(weights, dtype=float).reshape(-1, returns.shape[1])
