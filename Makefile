@@ -39,6 +39,7 @@ benchmarks: install
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/selection.py
 	$(PY) benchmarks/allocation.py
+	$(PY) benchmarks/tournament.py
 
 clean:
 	rm -rf data .dagster_home dbt_checks/target dbt_checks/logs
