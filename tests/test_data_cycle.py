@@ -105,6 +105,15 @@ def test_strict_gate_blocks_the_returns_matrix(defs_for, instance, lakehouse):
     assert not toxic.passed and toxic.severity.value == "ERROR" and "NYSE:KO" in toxic.description
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "ohlcv_history" in materialised and "returns_matrix" not in materialised
+    # The verdict carries to the alpha cycle, a separate job: it refuses the partition and names the failure.
+    alpha = defs.resolve_job_def("alpha_cycle").execute_in_process(
+        partition_key=partition_key("us_equities_sample", "2022-12-28"), instance=instance, raise_on_error=False,
+        run_config=QUIET,
+    )
+    assert not alpha.success
+    failure = next(e for e in alpha.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "data-health gate failures" in failure.event_specific_data.error.to_string()
+    assert "toxic_return NYSE:KO" in failure.event_specific_data.error.to_string()
 
 
 def test_returns_checks_fail_on_a_corrupted_matrix(defs_for, instance, lakehouse):

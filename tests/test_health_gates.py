@@ -315,3 +315,27 @@ def test_symbol_without_bars_fails_staleness_and_history_only():
 def test_gates_refuse_bars_after_the_as_of_date():
     with pytest.raises(ValueError, match="after the as-of date"):
         GateInputs(equity(), universe(**{"NYSE:AAA": WEEKDAYS}), AS_OF - timedelta(days=1), HealthThresholds(), 5)
+
+
+def test_the_close_before_the_window_prices_its_first_move():
+    """A spike or a gap from the last bar before the window into it is judged; older bars are not."""
+    from datetime import date as _date
+
+    start = _date(2024, 1, 8)  # a Monday
+    days = [start - timedelta(days=7), start - timedelta(days=3)] + [start + timedelta(days=i) for i in range(0, 40)]
+    days = [d for d in days if d.weekday() < 5]
+    closes = [100.0] * len(days)
+    closes[0] = 1.0  # an old bad print outside the window: never judged (it is not the previous close)
+    closes[1] = 10.0  # the previous close: 10 -> 100 is a +900 % move into the window
+    bars = pl.DataFrame(
+        {"symbol": "NYSE:X", "date": days, "open": None, "high": None, "low": None,
+         "close": [c + i * 0.01 for i, c in enumerate(closes)], "volume": None},
+        schema_overrides={c: pl.Float64 for c in ("open", "high", "low", "volume")},
+    )
+    universe = pl.DataFrame({"symbol": ["NYSE:X"], "calendar": ["weekdays"]})
+    as_of = days[-1]
+    inputs = GateInputs(bars, universe, as_of, HealthThresholds(), 20, window_start=start)
+    result = {r["gate"]: r for r in evaluate_gates(inputs).iter_rows(named=True)}
+    assert not result["toxic_return"]["passed"] and result["toxic_return"]["value"] > 5
+    assert result["gaps"]["passed"]  # Thursday -> Monday: one missing session, tolerated
+    assert result["history_floor"]["value"] == sum(1 for d in days if d >= start)  # earlier bars do not count

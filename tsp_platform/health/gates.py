@@ -41,13 +41,18 @@ GATE_DESCRIPTIONS = {
 
 @dataclass(frozen=True)
 class GateInputs:
-    """Bars (already limited to the lookback and the as-of date) and each symbol's calendar."""
+    """Bars up to the as-of date and each symbol's calendar.
+
+    `window_start` is the first date the gates judge. Bars before it (the closes that price the first return)
+    are used only as the previous close of the first move, so a spike or a gap into the window is caught.
+    """
 
     bars: pl.DataFrame
     universe: pl.DataFrame  # symbol, calendar
     as_of: date
     thresholds: HealthThresholds
     history_floor: int
+    window_start: date | None = None
 
     def __post_init__(self):
         if self.bars.height and self.bars["date"].max() > self.as_of:
@@ -66,8 +71,15 @@ def _result(universe: pl.DataFrame, gate: Gate, per_symbol: pl.DataFrame, no_bar
     )
 
 
-def _with_calendar(inputs: GateInputs) -> pl.DataFrame:
-    return inputs.bars.join(inputs.universe.select("symbol", "calendar"), on="symbol", how="inner").sort("symbol", "date")
+def _with_calendar(inputs: GateInputs, with_previous: bool = False) -> pl.DataFrame:
+    """The universe's bars with their calendar: inside the window, plus (when asked) the last bar before it."""
+    frame = inputs.bars.join(inputs.universe.select("symbol", "calendar"), on="symbol", how="inner").sort("symbol", "date")
+    if inputs.window_start is None:
+        return frame
+    inside = pl.col("date") >= inputs.window_start
+    if with_previous:
+        return frame.filter(inside | (~inside & (pl.col("date") == pl.col("date").filter(~inside).max().over("symbol"))))
+    return frame.filter(inside)
 
 
 def _worst(frame: pl.DataFrame, value: str, when: str) -> pl.DataFrame:
@@ -91,7 +103,7 @@ def gaps(inputs: GateInputs) -> pl.DataFrame:
         prev = pl.col("date").shift(1).over("symbol")
         return part.with_columns((sessions_between(prev, pl.col("date"), cal) - 1).alias("missing"), prev.alias("prev"))
 
-    frame = _by_calendar(_with_calendar(inputs), missing)
+    frame = _by_calendar(_with_calendar(inputs, with_previous=True), missing)
     worst = _worst(frame, "missing", "date")
     per_symbol = worst.select(
         "symbol",
@@ -130,7 +142,7 @@ def daily_returns() -> pl.Expr:
 
 def toxic_return(inputs: GateInputs) -> pl.DataFrame:
     limit = inputs.thresholds.toxic_daily_return
-    frame = _with_calendar(inputs).with_columns(daily_returns().abs().alias("move"))
+    frame = _with_calendar(inputs, with_previous=True).with_columns(daily_returns().abs().alias("move"))
     worst = _worst(frame, "move", "date")
     per_symbol = worst.select(
         "symbol",

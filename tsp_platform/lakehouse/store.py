@@ -65,6 +65,15 @@ def _merge(conn: duckdb.DuckDBPyConnection, table: Table, frame: pl.DataFrame) -
     return {"inserted": inserted, "updated": updated, "unchanged": frame.height - inserted - updated}
 
 
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, unless the failure was the COMMIT itself (DuckDB has then rolled back already): a second error
+    from ROLLBACK would hide the real one."""
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
 class Lakehouse:
     """One DuckDB file. Connections are short-lived; open one only to read or write."""
 
@@ -102,7 +111,7 @@ class Lakehouse:
                     counts[name] = _merge(conn, TABLES[name], frame)
                 conn.execute("COMMIT")
             except Exception:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         return counts
 
@@ -133,7 +142,7 @@ class Lakehouse:
                     conn.unregister("staged_frame")
                 conn.execute("COMMIT")
             except Exception:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         return {name: frame.height for name, frame in staged.items()}
 

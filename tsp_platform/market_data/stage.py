@@ -125,8 +125,12 @@ def _repair_gaps(ctx: StageContext, universe: pl.DataFrame, fetcher: DailyBarFet
 def run_health(ctx: StageContext) -> pl.DataFrame:
     """Evaluate every gate on the pool's bars as of the date and store the partition's health results."""
     universe = pool_universe(ctx)
-    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start)
-    results = evaluate_gates(GateInputs(bars, universe, ctx.as_of, ctx.profile.health, ctx.profile.history_floor_days))
+    # From the history start: the close before the lookback prices the first return, so the gates judge it too.
+    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.history_start)
+    inputs = GateInputs(
+        bars, universe, ctx.as_of, ctx.profile.health, ctx.profile.history_floor_days, window_start=ctx.lookback_start
+    )
+    results = evaluate_gates(inputs)
     rows = results.with_columns(pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of"))
     ctx.lakehouse.replace_partition("health_results", ctx.profile.name, ctx.as_of, rows.select(HEALTH_RESULTS.column_names))
     return results

@@ -56,8 +56,27 @@ def _execution_snapshot(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
     return base.join(fields, on="symbol", how="left").join(adv, on="symbol", how="left").join(meta, on="symbol", how="left")
 
 
+class DataHealthFailed(RuntimeError):
+    """A strict profile's data-health gates failed for this partition: the alpha cycle does not run on it."""
+
+
+def _require_healthy_data(ctx: StageContext) -> None:
+    """Gates block within a run; this carries the verdict across runs (the alpha cycle is its own job)."""
+    if not ctx.profile.features.feat_strict_health:
+        return  # non-strict profiles run on the quarantined returns matrix
+    health = ctx.lakehouse.read_partition("health_results", ctx.profile.name, ctx.as_of)
+    failed = health.filter(~pl.col("passed"))
+    if failed.height:
+        named = "; ".join(f"{g} {s}: {d}" for g, s, d in failed.select("gate", "symbol", "detail").head(5).iter_rows())
+        raise DataHealthFailed(
+            f"{ctx.profile.name} as of {ctx.as_of}: {failed.height} data-health gate failures (strict profile), "
+            f"the alpha cycle does not run: {named}"
+        )
+
+
 def selection_inputs(ctx: StageContext) -> SelectionContext:
     """Ingestion: the partition's pool as atoms, its returns panel and the as-of execution snapshot."""
+    _require_healthy_data(ctx)
     pool = ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of)
     returns = ctx.lakehouse.read_partition("returns_matrix", ctx.profile.name, ctx.as_of)
     if pool.is_empty() or returns.is_empty():
