@@ -328,3 +328,20 @@ def test_vectorised_speed_on_ten_years_of_a_hundred_assets():
           f"median {np.median(timings) * 1e3:.2f} ms, final equity {result.equity[-1]:.7f}")
     assert len(result.costs) == 108
     assert min(timings) < 0.025
+
+
+def test_the_request_refuses_an_empty_panel_and_a_bad_friction_rate():
+    """Validated once, in the contract every simulator receives."""
+    import numpy as np
+    import pytest
+
+    from tsp_platform.selection.panel import ReturnsPanel
+    from tsp_platform.tournament.types import SimulationRequest
+
+    empty = ReturnsPanel(np.empty((0, 1)), np.empty(0, dtype="datetime64[D]"), ("A",))
+    with pytest.raises(ValueError, match="empty returns panel"):
+        SimulationRequest(empty, (), 0.0006)
+    one_day = ReturnsPanel(np.zeros((1, 1)), np.array(["2024-01-02"], dtype="datetime64[D]"), ("A",))
+    for rate in (-0.001, float("nan")):
+        with pytest.raises(ValueError, match="friction_rate"):
+            SimulationRequest(one_day, (), rate)

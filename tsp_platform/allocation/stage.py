@@ -251,8 +251,8 @@ def run_allocation(ctx: StageContext) -> tuple[pl.DataFrame, pl.DataFrame]:
                 result = solve(engine, problem, profile)
             runs.append(_run_row(ctx, problem, result))
             weights += _weight_rows(ctx, inputs, result)
-    run_frame = pl.DataFrame(runs, schema=_schema(ALLOCATION_RUNS))
-    weight_frame = pl.DataFrame(weights, schema=_schema(PORTFOLIO_WEIGHTS))
+    run_frame = pl.DataFrame(runs, schema=ALLOCATION_RUNS.polars_schema)
+    weight_frame = pl.DataFrame(weights, schema=PORTFOLIO_WEIGHTS.polars_schema)
     ctx.lakehouse.replace_partitions(
         ctx.profile.name, ctx.as_of, {"allocation_runs": run_frame, "portfolio_weights": weight_frame}
     )
@@ -266,11 +266,6 @@ def _market_baseline(ctx: StageContext, engine: EngineName) -> AllocationResult:
     if not ctx.profile.benchmark:
         return AllocationResult(engine, RiskProfile.MARKET, None, "failed", message="the profile names no benchmark")
     return AllocationResult(engine, RiskProfile.MARKET, np.array([1.0]), "ok", message=f"100 % {ctx.profile.benchmark}")
-
-
-def _schema(table) -> dict:
-    sql = {"VARCHAR": pl.String, "DOUBLE": pl.Float64, "INTEGER": pl.Int32, "DATE": pl.Date, "BOOLEAN": pl.Boolean}
-    return {name: sql[kind.split()[0]] for name, kind in table.columns}
 
 
 def _run_row(ctx: StageContext, problem: AllocationProblem, result: AllocationResult) -> dict:

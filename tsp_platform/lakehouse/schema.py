@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import polars as pl
+
+_POLARS_TYPES = {
+    "VARCHAR": pl.String, "DOUBLE": pl.Float64, "INTEGER": pl.Int32, "DATE": pl.Date,
+    "BOOLEAN": pl.Boolean, "TIMESTAMP": pl.Datetime("us"),
+}
+
 
 @dataclass(frozen=True)
 class Table:
@@ -19,6 +26,11 @@ class Table:
     @property
     def value_columns(self) -> list[str]:
         return [name for name in self.column_names if name not in self.key]
+
+    @property
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        """The frame schema a writer builds for this table."""
+        return {name: _POLARS_TYPES[sql_type.split()[0]] for name, sql_type in self.columns}
 
     def ddl(self) -> str:
         cols = ",\n  ".join(f"{name} {sql_type}" for name, sql_type in self.columns)

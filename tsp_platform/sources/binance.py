@@ -36,10 +36,7 @@ RETRYABLE = (
     ccxt.NetworkError,
 )
 
-_SQL_TO_POLARS = {"VARCHAR": pl.String, "DOUBLE": pl.Float64, "BOOLEAN": pl.Boolean}
-SYMBOLS_SCHEMA: dict[str, pl.DataType] = {
-    name: _SQL_TO_POLARS[sql_type.split()[0]] for name, sql_type in SYMBOLS.columns
-}
+SYMBOLS_SCHEMA: dict[str, pl.DataType] = SYMBOLS.polars_schema
 
 T = TypeVar("T")
 

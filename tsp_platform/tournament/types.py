@@ -32,6 +32,10 @@ class SimulationRequest:
     initial_weights: np.ndarray | None = None  # holdings carried in (None: start in cash)
 
     def __post_init__(self):
+        if len(self.returns.dates) == 0:
+            raise ValueError("cannot simulate an empty returns panel")
+        if not np.isfinite(self.friction_rate) or self.friction_rate < 0:
+            raise ValueError(f"friction_rate must be a finite non-negative number, got {self.friction_rate}")
         n = len(self.returns.symbols)
         for rebalance in self.rebalances:
             if rebalance.weights.shape != (n,) or not np.isfinite(rebalance.weights).all():

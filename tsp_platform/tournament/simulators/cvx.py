@@ -61,8 +61,6 @@ class CvxportfolioSimulator:
 
         panel = request.returns
         t_count, n = panel.values.shape
-        if t_count == 0:
-            raise ValueError("cannot simulate an empty returns panel")
         rate = float(request.friction_rate)
         symbols = list(panel.symbols)
         cash = "cash"

@@ -93,10 +93,8 @@ class NautilusSimulator:
         panel = request.returns
         dates = panel.dates.astype("datetime64[D]")
         n_days, n_sym = panel.values.shape
-        if n_days == 0 or n_sym == 0:
-            raise ValueError("nautilus simulator needs a non-empty returns panel")
-        if not np.isfinite(request.friction_rate) or request.friction_rate < 0:
-            raise ValueError(f"friction_rate must be a finite non-negative number, got {request.friction_rate}")
+        if n_sym == 0:  # empty dates and a bad friction rate are refused by SimulationRequest itself
+            raise ValueError("nautilus simulator needs at least one symbol")
         if request.initial_weights is not None and (
             request.initial_weights.shape != (n_sym,) or not np.isfinite(request.initial_weights).all()
         ):

@@ -52,11 +52,7 @@ class VectorisedSimulator:
     def simulate(self, request: SimulationRequest) -> SimulationResult:
         panel = request.returns
         t_count, n = panel.values.shape
-        if t_count == 0:
-            raise ValueError("cannot simulate an empty returns panel")
         rate = float(request.friction_rate)
-        if not np.isfinite(rate) or rate < 0:
-            raise ValueError(f"friction_rate must be a finite non-negative number, got {request.friction_rate}")
         gross = gross_returns(panel.values)
         rows = rebalance_rows(panel.dates, request.rebalances)
         count = len(rows)
