@@ -21,6 +21,7 @@ from tsp_platform.tournament.metrics import (
     selection_overlap,
     sharpe_dispersion,
     tail_risk_ratio,
+    sharpe as tsp_sharpe,
 )
 
 qs = pytest.importorskip("quantstats")
@@ -192,10 +193,33 @@ def test_friction_decay():
     assert math.isnan(friction_decay(float("nan"), 1.0)) and math.isnan(friction_decay(0.5, float("nan")))
 
 
-def test_sharpe_dispersion():
-    assert sharpe_dispersion([1.0, 2.0, 3.0]) == pytest.approx(1.0)  # sample std
-    assert sharpe_dispersion([1.0, float("nan"), 3.0]) == pytest.approx(math.sqrt(2))
-    assert math.isnan(sharpe_dispersion([1.0])) and math.isnan(sharpe_dispersion([]))
+def test_sharpe_dispersion_is_the_std_of_window_t_statistics():
+    # 63-row windows at A = 252: t = Sharpe · √(63/252) = Sharpe / 2
+    assert sharpe_dispersion([1.0, 2.0, 3.0], [63, 63, 63], 252) == pytest.approx(0.5)
+    assert sharpe_dispersion([1.0, float("nan"), 3.0], [63, 63, 63], 252) == pytest.approx(math.sqrt(2) / 2)
+    assert math.isnan(sharpe_dispersion([1.0], [63], 252)) and math.isnan(sharpe_dispersion([], [], 252))
+    with pytest.raises(ValueError, match="window lengths"):
+        sharpe_dispersion([1.0, 2.0], [63], 252)
+
+
+def test_sharpe_dispersion_gate_is_calibrated_on_noise():
+    """A stable edge (true Sharpe 1 in every window, iid returns) scores ≈ 1 and passes the 1.5 gate almost always;
+    an edge that flips between +6 and −6 annualised Sharpe from one window to the next fails it."""
+    rng = np.random.default_rng(11)
+    a, n, windows, trials = 252, 20, 25, 400
+    vol = 0.01
+
+    def dispersion(means):
+        daily = means[:, None] + vol * rng.standard_normal((windows, n))
+        sharpes = [tsp_sharpe(row, a) for row in daily]
+        return sharpe_dispersion(sharpes, [n] * windows, a)
+
+    stable = np.array([dispersion(np.full(windows, vol * 1.0 / math.sqrt(a))) for _ in range(trials)])
+    assert abs(np.median(stable) - 1.0) < 0.1
+    assert (stable <= 1.5).mean() > 0.98  # false-positive rate under 2 %
+    flipping = np.where(np.arange(windows) % 2 == 0, 1.0, -1.0) * vol * 6.0 / math.sqrt(a)
+    unstable = np.array([dispersion(flipping) for _ in range(trials)])
+    assert (unstable > 1.5).mean() > 0.9
 
 
 def test_selection_overlap():

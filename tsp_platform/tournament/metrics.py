@@ -48,8 +48,15 @@ Research metrics (the strict scoreboard's gates):
 
 * `friction_decay(S_real, S_ideal) = 1 − S_real / S_ideal`, NaN when S_ideal ≤ 0 or either is NaN: a strategy
   with no edge before costs has nothing for friction to decay, so the measure is undefined (reported as missing).
-* `sharpe_dispersion(window_sharpes)`: sample std (ddof = 1) of the finite per-window Sharpe ratios; NaN windows
-  (flat windows) are skipped; NaN with fewer than two.
+* `sharpe_dispersion(window_sharpes, window_rows, A)`: how much the per-window Sharpe ratios differ, in units
+  of the noise a window of that length shows. A window's annualised Sharpe over n rows has a sampling std of
+  about √(A / n) even when the strategy never changes (3.5 for 20-row windows at A = 252), so a raw std of window
+  Sharpes is mostly that noise and a 1.5 threshold on it would reject every strategy. Each window's Sharpe is
+  turned into its t-statistic Ŝ·√(n / A) (sampling std ≈ 1 whatever n is) and the measure is the sample std
+  (ddof = 1) of those: ≈ 1 for a strategy whose true Sharpe is the same in every window, 1.5 = half as much
+  again as noise explains (a time-unstable edge). NaN windows (flat) are skipped; NaN with fewer than two.
+  (The older system gated std / |mean| of window Sharpes, which at 20-row windows passes only a mean Sharpe
+  above ≈ 2.4 and was 0, a pass, whenever the mean was near 0.)
 * `selection_overlap(sets_by_window)`: mean Jaccard |A∩B| / |A∪B| of consecutive windows' selections (two empty
   selections overlap fully, 1.0); NaN with fewer than two windows.
 * `tail_risk_ratio(cell, market)`: max(CVaR₉₅ ratio, max-drawdown ratio) of the cell's losses over the market's on
@@ -240,13 +247,23 @@ def friction_decay(sharpe_with_costs: float, sharpe_without_costs: float) -> flo
     return float(1.0 - sharpe_with_costs / sharpe_without_costs)
 
 
-def sharpe_dispersion(window_sharpes: Sequence[float] | np.ndarray) -> float:
-    """Sample std (ddof = 1) of the per-window Sharpe ratios, NaN windows skipped; NaN with fewer than two."""
+def sharpe_dispersion(
+    window_sharpes: Sequence[float] | np.ndarray, window_rows: Sequence[int] | np.ndarray, annualisation: int
+) -> float:
+    """Dispersion of the per-window Sharpe ratios in units of their sampling noise (see the module docstring).
+
+    Each window's annualised Sharpe Ŝ_k over n_k rows becomes its t-statistic Ŝ_k·√(n_k / A); the result is the
+    sample std (ddof = 1) of those, NaN windows skipped, NaN with fewer than two."""
     s = np.asarray(window_sharpes, dtype=float).ravel()
-    s = s[~np.isnan(s)]
-    if s.size < 2:
+    n = np.asarray(window_rows, dtype=float).ravel()
+    if s.shape != n.shape:
+        raise ValueError(f"{s.size} window Sharpe ratios but {n.size} window lengths")
+    a = _check_annualisation(annualisation)
+    keep = ~np.isnan(s)
+    t = s[keep] * np.sqrt(n[keep] / a)
+    if t.size < 2:
         return NAN
-    return float(np.std(s, ddof=1))
+    return float(np.std(t, ddof=1))
 
 
 def jaccard(a: Iterable[Hashable], b: Iterable[Hashable]) -> float:

@@ -43,7 +43,7 @@ class ScoreboardGates(FrozenConfig):
         0.30, allow_inf_nan=False, description="1 − Sharpe with costs / Sharpe without costs"
     )
     max_sharpe_dispersion: float | None = Field(
-        1.5, ge=0, allow_inf_nan=False, description="std of the Sharpe ratios across walk-forward windows"
+        1.5, ge=0, allow_inf_nan=False, description="std across walk-forward windows of the Sharpe t-statistics (1 ≈ sampling noise)"
     )
     min_selection_overlap: float | None = Field(
         0.30, ge=0, le=1, allow_inf_nan=False, description="mean Jaccard of consecutive windows' selected sets"
