@@ -20,12 +20,14 @@ Walk-forward (`walkforward.windows` over the panel rows, `inputs.windows` = the 
   winners share fewer than `allocation.stage.MIN_COMMON_SESSIONS` train sessions (`"cash:short_history"`), or the
   solve failed after its fallbacks (`"cash:failed"`; the cell's status is then `"partial"`). An engine that does
   not support the profile makes the whole cell `"not_supported"` (no simulation, never a substitute).
-* **One simulation per cell**: the physical weights (`flatten_weights` of the atom weights, net of direction)
+* **Plan, then simulate.** `plan_cell` (and `plan_baseline`) decides a cell's rebalances once; `simulate_plan`
+  runs them through one simulator, so every simulator of a cell sees identical weights. `run_cell` does both.
+* **One simulation per cell and simulator**: the physical weights (`flatten_weights` of the atom weights, net of direction)
   rebalance at each window's as-of date, and a single `SimulationRequest` spans the first to the last test row, so
   weights drift between rebalances, holdings carry across windows (the next rebalance trades from the drifted
   book), friction is charged on traded notional and a cell whose equity reaches zero is liquidated and stays flat
   (the simulator's contract, `tournament.types`). The same request is simulated with friction 0 (the "ideal" run,
-  for `friction_decay`).
+  for `friction_decay`; `ideal_simulator` may name another simulator for that twin).
 * **Test rows.** Needs step ≤ test (ValueError otherwise: rows between test slices would belong to no window).
   With step < test the slices overlap and each row earns the latest rebalance, so window k's weights are held on
   [start_k, start_{k+1}) and its Sharpe is measured there; with step == test (the default) that is its test slice.
@@ -120,6 +122,7 @@ class CellResult:
     weights: pl.DataFrame  # window, date, symbol, weight (targets at each rebalance; |w| > 1e-12)
     windows: pl.DataFrame  # one row per window: dates, status, regime, selected, turnover, cost, sharpe, message
     window_sharpes: np.ndarray  # (W,) Sharpe on the rows each window's weights were held (NaN when flat)
+    window_rows: np.ndarray  # (W,) how many rows each window's weights were held
     selected: tuple[tuple[str, ...], ...]  # selected atom ids (or symbols for baselines) per window
     metrics: M.Metrics | None  # performance of the stitched net returns, avg turnover per rebalance
     ideal_metrics: M.Metrics | None
@@ -145,7 +148,9 @@ class CellResult:
 
     @property
     def sharpe_dispersion(self) -> float:
-        return M.sharpe_dispersion(self.window_sharpes)
+        if self.metrics is None:
+            return M.NAN
+        return M.sharpe_dispersion(self.window_sharpes, self.window_rows, self.metrics.annualisation)
 
     @property
     def selection_overlap(self) -> float:
@@ -284,35 +289,48 @@ def _engine(engine) -> object:
     return engines()[EngineName(engine)]
 
 
-def run_cell(
-    inputs: TournamentInputs,
-    selections: list[WindowSelection],
-    scorer: str | None,
-    risk_profile: RiskProfile | str,
+@dataclass(frozen=True, eq=False)
+class CellPlan:
+    """A cell's decisions before any simulation: the rebalances of every window (shared by all simulators)."""
+
+    scorer: str
+    risk_profile: str
+    engine: str
+    status: str  # "ok", "partial", "not_supported"
+    message: str
+    rebalances: tuple[Rebalance, ...] = ()
+    records: tuple[dict, ...] = ()  # per window: status, regime, message, fallback
+    selected: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.engine == BASELINE_ENGINE
+
+
+def plan_cell(
+    inputs: TournamentInputs, selections: list[WindowSelection], scorer: str | None, risk_profile: RiskProfile | str,
     engine,
-    simulator_name: str = "custom",
-) -> CellResult:
-    """One cell: per-window allocation on the train slice, then one simulation over the stitched test span.
+) -> CellPlan:
+    """Per-window allocation on the train slice: the cell's rebalances.
 
     `scorer` None or "champion" means the champion scorer; `engine` is an EngineName / name or an engine object."""
     from tsp_platform.allocation.stage import solve
 
     profile = RiskProfile(risk_profile)
     engine_obj = _engine(engine)
-    scorer = _scorer_name(selections, scorer)
-    spec = dict(scorer=scorer, risk_profile=profile.value, engine=str(engine_obj.name), simulator=simulator_name)
+    spec = dict(scorer=_scorer_name(selections, scorer), risk_profile=profile.value, engine=str(engine_obj.name))
     if not engine_obj.supports(profile):
-        return _not_supported(spec, selections, f"{engine_obj.name} has no {profile}")
+        return CellPlan(**spec, status="not_supported", message=f"{engine_obj.name} has no {profile}")
 
     rebalances, records = [], []
     for sel in selections:
-        winners = sel.winners.get(scorer)
+        winners = sel.winners.get(spec["scorer"])
         record = {"status": "ok", "regime": None, "message": "", "fallback": None}
         target = np.zeros(len(inputs.panel.symbols))
         if sel.note:
             record.update(status=sel.note.split(" ")[0], message=sel.note)
         elif winners is None or winners.height == 0:
-            record.update(status="cash:no_winners", message=f"scorer {scorer} has no winner")
+            record.update(status="cash:no_winners", message=f"scorer {spec['scorer']} has no winner")
         else:
             problem, reading = _allocation_problem(inputs, sel, winners)
             if problem is None:
@@ -321,7 +339,7 @@ def run_cell(
                 record["regime"] = reading.regime.value
                 allocation = solve(engine_obj, problem, profile)
                 if allocation.status == "not_supported":
-                    return _not_supported(spec, selections, allocation.message)
+                    return CellPlan(**spec, status="not_supported", message=allocation.message)
                 if allocation.weights is None:
                     record.update(status="cash:failed", message=allocation.message)
                 else:
@@ -331,19 +349,25 @@ def run_cell(
                                   fallback=allocation.fallback_used)
         rebalances.append(Rebalance(sel.as_of, target))
         records.append(record)
-    selected = tuple(sel.selected(scorer) for sel in selections)
     failed = sum(r["status"] == "cash:failed" for r in records)
-    status = "partial" if failed else "ok"
-    message = f"{failed} window(s) failed to solve and held cash" if failed else ""
-    return _simulate(inputs, selections, spec, rebalances, records, selected, status, message, simulator_name)
-
-
-def _not_supported(spec: dict, selections: list[WindowSelection], message: str) -> CellResult:
-    return CellResult(
-        **spec, status="not_supported", message=message, result=None, ideal=None,
-        weights=_weights_frame((), [], []), windows=pl.DataFrame(), window_sharpes=np.full(len(selections), M.NAN),
-        selected=(), metrics=None, ideal_metrics=None,
+    return CellPlan(
+        **spec, status="partial" if failed else "ok",
+        message=f"{failed} window(s) failed to solve and held cash" if failed else "",
+        rebalances=tuple(rebalances), records=tuple(records),
+        selected=tuple(sel.selected(spec["scorer"]) for sel in selections),
     )
+
+
+def run_cell(
+    inputs: TournamentInputs,
+    selections: list[WindowSelection],
+    scorer: str | None,
+    risk_profile: RiskProfile | str,
+    engine,
+    simulator_name: str = "custom",
+) -> CellResult:
+    """One cell: per-window allocation on the train slice, then one simulation over the stitched test span."""
+    return simulate_plan(inputs, selections, plan_cell(inputs, selections, scorer, risk_profile, engine), simulator_name)
 
 
 def _weights_frame(symbols, selections, rebalances) -> pl.DataFrame:
@@ -363,16 +387,30 @@ def _held_rows(selections: list[WindowSelection], first: int, total: int) -> lis
     return [slice(a, b) for a, b in zip(starts, starts[1:])]
 
 
-def _simulate(inputs, selections, spec, rebalances, records, selected, status, message, simulator_name) -> CellResult:
+def simulate_plan(
+    inputs: TournamentInputs, selections: list[WindowSelection], plan: CellPlan, simulator_name: str = "custom",
+    ideal_simulator: str | None = None,
+) -> CellResult:
+    """Simulate a plan's rebalances over the stitched test span with `simulator_name`, and with friction 0 (the
+    ideal twin, for friction decay) on `ideal_simulator` (default: the same simulator)."""
+    spec = dict(scorer=plan.scorer, risk_profile=plan.risk_profile, engine=plan.engine, simulator=simulator_name)
+    if plan.status == "not_supported":
+        return CellResult(
+            **spec, status=plan.status, message=plan.message, result=None, ideal=None,
+            weights=_weights_frame((), [], []), windows=pl.DataFrame(),
+            window_sharpes=np.full(len(selections), M.NAN), window_rows=np.zeros(len(selections), dtype=int),
+            selected=(), metrics=None, ideal_metrics=None,
+            is_baseline=plan.is_baseline,
+        )
+    rebalances, records, selected = plan.rebalances, plan.records, plan.selected
     if not selections:
         raise ValueError("no walk-forward windows: the panel has fewer rows than train + test")
     first, last = selections[0].window.test.start, selections[-1].window.test.stop
     span = ReturnsPanel(inputs.panel.values[first:last].copy(), inputs.panel.dates[first:last].copy(),
                         inputs.panel.symbols)
     request = SimulationRequest(span, tuple(rebalances), inputs.friction_rate)
-    simulator = get_simulator(simulator_name)
-    result = simulator.simulate(request)
-    ideal = simulator.simulate(SimulationRequest(span, tuple(rebalances), 0.0))
+    result = get_simulator(simulator_name).simulate(request)
+    ideal = get_simulator(ideal_simulator or simulator_name).simulate(SimulationRequest(span, tuple(rebalances), 0.0))
     a = inputs.annualisation
     held = _held_rows(selections, first, len(span.dates))
     sharpes = np.array([M.sharpe(result.returns[rows], a) if rows.stop > rows.start else M.NAN for rows in held])
@@ -393,11 +431,11 @@ def _simulate(inputs, selections, spec, rebalances, records, selected, status, m
         schema_overrides={"regime": pl.String, "fallback": pl.String, "sharpe": pl.Float64},
     )
     return CellResult(
-        **spec, status=status, message=message, result=result, ideal=ideal, weights=weights, windows=table,
-        window_sharpes=sharpes, selected=selected,
+        **spec, status=plan.status, message=plan.message, result=result, ideal=ideal, weights=weights, windows=table,
+        window_sharpes=sharpes, window_rows=np.array([rows.stop - rows.start for rows in held]), selected=selected,
         metrics=M.performance(result.returns, a, result.dates, result.turnover),
         ideal_metrics=M.performance(ideal.returns, a, ideal.dates, ideal.turnover),
-        is_baseline=spec["engine"] == BASELINE_ENGINE,
+        is_baseline=plan.is_baseline,
     )
 
 
@@ -407,7 +445,12 @@ def _simulate(inputs, selections, spec, rebalances, records, selected, status, m
 def run_baseline(
     inputs: TournamentInputs, selections: list[WindowSelection], kind: str, simulator_name: str = "custom"
 ) -> CellResult:
-    """A baseline row, rebalanced at every window's as-of date and simulated like a cell:
+    """A baseline row (`plan_baseline`), simulated like a cell."""
+    return simulate_plan(inputs, selections, plan_baseline(inputs, selections, kind), simulator_name)
+
+
+def plan_baseline(inputs: TournamentInputs, selections: list[WindowSelection], kind: str) -> CellPlan:
+    """A baseline row, rebalanced at every window's as-of date:
 
     * ``market`` — 100 % benchmark (needs `inputs.benchmark`);
     * ``selected_ew`` — equal weight of the champion's winner atoms, flattened to physical symbols net of
@@ -418,7 +461,6 @@ def run_baseline(
     if kind == "market" and inputs.benchmark is None:
         raise ValueError("the market baseline needs a benchmark")
     champion = _scorer_name(selections, None)
-    spec = dict(scorer=kind, risk_profile=kind, engine=BASELINE_ENGINE, simulator=simulator_name)
     n = len(inputs.panel.symbols)
     rebalances, records, selected = [], [], []
     for sel in selections:
@@ -442,4 +484,7 @@ def run_baseline(
         rebalances.append(Rebalance(sel.as_of, _physical(inputs, physical) if physical else np.zeros(n)))
         records.append(record)
         selected.append(tuple(chosen))
-    return _simulate(inputs, selections, spec, rebalances, records, tuple(selected), "ok", "", simulator_name)
+    return CellPlan(
+        scorer=kind, risk_profile=kind, engine=BASELINE_ENGINE, status="ok", message="",
+        rebalances=tuple(rebalances), records=tuple(records), selected=tuple(selected),
+    )
