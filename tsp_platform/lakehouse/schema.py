@@ -317,11 +317,102 @@ ALLOCATION_RUNS = partitioned(
     key=("engine", "risk_profile"),
 )
 
+# -- tournament ---------------------------------------------------------------------------------------------
+
+_CELL = (
+    ("scorer", "VARCHAR NOT NULL"),  # a selection scorer, or the baseline's name
+    ("risk_profile", "VARCHAR NOT NULL"),
+    ("engine", "VARCHAR NOT NULL"),  # an allocation engine, or "baseline"
+)
+_CELL_KEY = ("scorer", "risk_profile", "engine")
+_METRICS = tuple(
+    (name, "DOUBLE")
+    for name in (
+        "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "avg_turnover",
+        "costs_paid", "ideal_sharpe", "friction_decay", "sharpe_dispersion", "selection_overlap",
+    )
+)
+
+TOURNAMENT_CELLS = partitioned(
+    "tournament_cells",
+    (
+        *_CELL,
+        ("simulator", "VARCHAR NOT NULL"),
+        ("is_baseline", "BOOLEAN NOT NULL"),
+        ("status", "VARCHAR NOT NULL"),  # ok | partial | not_supported | failed
+        ("message", "VARCHAR NOT NULL"),
+        ("windows", "INTEGER NOT NULL"),
+        ("first_date", "DATE"),
+        ("last_date", "DATE"),
+        ("liquidated_on", "DATE"),
+        *_METRICS,
+        ("seconds", "DOUBLE"),
+        ("run_id", "VARCHAR NOT NULL"),
+    ),
+    key=(*_CELL_KEY, "simulator"),
+)
+
+TOURNAMENT_RETURNS = partitioned(
+    "tournament_returns",
+    (*_CELL, ("simulator", "VARCHAR NOT NULL"), ("date", "DATE NOT NULL"), ("ret", "DOUBLE NOT NULL"),
+     ("equity", "DOUBLE NOT NULL")),
+    key=(*_CELL_KEY, "simulator", "date"),
+)
+
+TOURNAMENT_WEIGHTS = partitioned(
+    "tournament_weights",  # target weights at each rebalance: the same for every simulator of a cell
+    (*_CELL, ("window_index", "INTEGER NOT NULL"), ("date", "DATE NOT NULL"), ("symbol", "VARCHAR NOT NULL"),
+     ("weight", "DOUBLE NOT NULL")),
+    key=(*_CELL_KEY, "window_index", "symbol"),
+)
+
+TOURNAMENT_WINDOWS = partitioned(
+    "tournament_windows",
+    (
+        *_CELL,
+        ("simulator", "VARCHAR NOT NULL"),
+        ("window_index", "INTEGER NOT NULL"),
+        ("rebalance_date", "DATE NOT NULL"),
+        ("test_start", "DATE NOT NULL"),
+        ("test_end", "DATE NOT NULL"),
+        ("status", "VARCHAR NOT NULL"),
+        ("regime", "VARCHAR"),
+        ("fallback", "VARCHAR"),
+        ("selected", "INTEGER NOT NULL"),
+        ("selected_ids", "VARCHAR NOT NULL"),
+        ("gross", "DOUBLE NOT NULL"),
+        ("turnover", "DOUBLE NOT NULL"),
+        ("cost", "DOUBLE NOT NULL"),
+        ("sharpe", "DOUBLE"),
+        ("message", "VARCHAR NOT NULL"),
+    ),
+    key=(*_CELL_KEY, "simulator", "window_index"),
+)
+
+TOURNAMENT_SCOREBOARD = partitioned(
+    "tournament_scoreboard",
+    (
+        *_CELL,
+        ("simulator", "VARCHAR NOT NULL"),
+        ("is_baseline", "BOOLEAN NOT NULL"),
+        ("status", "VARCHAR NOT NULL"),
+        *_METRICS,
+        ("tail_risk_ratio", "DOUBLE"),
+        ("parity_gap", "DOUBLE"),
+        ("failed_gates", "VARCHAR NOT NULL"),  # comma-separated, in gate order; empty = passed every gate
+        ("strict", "BOOLEAN NOT NULL"),
+        ("strict_rank", "INTEGER"),
+        ("gates_id", "VARCHAR NOT NULL"),  # config id of the thresholds the row was judged by
+    ),
+    key=(*_CELL_KEY, "simulator"),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
         SYMBOLS, OHLCV, SCAN_RESULTS, RAW_POOL, RETURNS_MATRIX, RETURNS_EXCLUSIONS, HEALTH_RESULTS,
         DISCOVERY_RUNS, FEATURES, FEATURE_PROBABILITIES, SELECTION_SCORES, CLUSTERS, SELECTION_VETOES, SELECTION_WINNERS, SELECTION_RUNS,
         REGIMES, PORTFOLIO_WEIGHTS, ALLOCATION_RUNS,
+        TOURNAMENT_CELLS, TOURNAMENT_RETURNS, TOURNAMENT_WEIGHTS, TOURNAMENT_WINDOWS, TOURNAMENT_SCOREBOARD,
     )
 }
