@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from tsp_platform.frozen import FrozenConfig, FrozenDict  # noqa: F401  (re-exported)
 from tsp_platform.allocation.config import AllocationConfig
 from tsp_platform.selection.config import SelectionConfig
+from tsp_platform.tournament.config import TournamentConfig
 
 
 class Calendar(StrEnum):
@@ -108,6 +109,7 @@ class ProfileSettings(FrozenConfig):
     features: FeatureFlags | None = None
     selection: SelectionConfig | None = None
     allocation: AllocationConfig | None = None
+    tournament: TournamentConfig | None = None
     live: bool | None = None
 
 
@@ -132,6 +134,7 @@ class Profile(FrozenConfig):
     features: FeatureFlags = FeatureFlags()
     selection: SelectionConfig = Field(default_factory=lambda: SelectionConfig())
     allocation: AllocationConfig = Field(default_factory=lambda: AllocationConfig())
+    tournament: TournamentConfig = TournamentConfig()
     live: bool = False
 
     @model_validator(mode="after")

@@ -38,10 +38,12 @@ class Funnel:
         return dict(self.__dict__)
 
 
-def _execution_snapshot(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
-    """As-of snapshot per symbol: locally computed ADX and ratings, average value traded, execution metadata."""
-    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, ctx.as_of - timedelta(days=SCREENER_HISTORY_DAYS))
-    fields = compute_screener_fields(bars, ctx.as_of).select(
+def execution_snapshot(bars: pl.DataFrame, meta: pl.DataFrame, symbols: list[str], as_of) -> pl.DataFrame:
+    """As-of snapshot per symbol from `bars` (up to `as_of`; earlier rows beyond the screener's history are
+    ignored): locally computed ADX and ratings, average value traded, and `meta`'s execution metadata flag
+    (columns symbol, has_execution_metadata)."""
+    bars = bars.filter(pl.col("date") >= as_of - timedelta(days=SCREENER_HISTORY_DAYS), pl.col("date") <= as_of)
+    fields = compute_screener_fields(bars, as_of).select(
         "symbol", "adx", "recommend_all", "recommend_ma", "recommend_other"
     )
     adv = (
@@ -49,18 +51,27 @@ def _execution_snapshot(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
         .group_by("symbol", maintain_order=True)
         .agg((pl.col("close") * pl.col("volume")).tail(ADV_SESSIONS).mean().alias("adv"))
     )
-    meta = ctx.lakehouse.read_table("symbols").select(
-        "symbol", (pl.col("tick_size").is_not_null() & pl.col("lot_size").is_not_null()).alias("has_execution_metadata")
-    )
     base = pl.DataFrame({"symbol": symbols})
     return base.join(fields, on="symbol", how="left").join(adv, on="symbol", how="left").join(meta, on="symbol", how="left")
+
+
+def execution_metadata(ctx: StageContext) -> pl.DataFrame:
+    """symbol, has_execution_metadata (tick and lot sizes known) for every registered symbol."""
+    return ctx.lakehouse.read_table("symbols").select(
+        "symbol", (pl.col("tick_size").is_not_null() & pl.col("lot_size").is_not_null()).alias("has_execution_metadata")
+    )
+
+
+def _execution_snapshot(ctx: StageContext, symbols: list[str]) -> pl.DataFrame:
+    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, ctx.as_of - timedelta(days=SCREENER_HISTORY_DAYS))
+    return execution_snapshot(bars, execution_metadata(ctx), symbols, ctx.as_of)
 
 
 class DataHealthFailed(RuntimeError):
     """A strict profile's data-health gates failed for this partition: the alpha cycle does not run on it."""
 
 
-def _require_healthy_data(ctx: StageContext) -> None:
+def require_healthy_data(ctx: StageContext) -> None:
     """Gates block within a run; this carries the verdict across runs (the alpha cycle is its own job)."""
     if not ctx.profile.features.feat_strict_health:
         return  # non-strict profiles run on the quarantined returns matrix
@@ -76,7 +87,7 @@ def _require_healthy_data(ctx: StageContext) -> None:
 
 def selection_inputs(ctx: StageContext) -> SelectionContext:
     """Ingestion: the partition's pool as atoms, its returns panel and the as-of execution snapshot."""
-    _require_healthy_data(ctx)
+    require_healthy_data(ctx)
     pool = ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of)
     returns = ctx.lakehouse.read_partition("returns_matrix", ctx.profile.name, ctx.as_of)
     if pool.is_empty() or returns.is_empty():
