@@ -10,6 +10,8 @@ from assets.allocation import ALLOCATION_ASSETS, portfolio_weights_checks
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
 from assets.selection import SELECTION_ASSETS, selection_checks
+from assets.tournament import TOURNAMENT_ASSETS, TOURNAMENT_CHECKS
+from assets.tournament_sensor import TOURNAMENT_JOBS, tournament_fanout
 from resources import build_resources
 
 seed_job = dg.define_asset_job("seed_lakehouse", selection=dg.AssetSelection.assets(embedded_market_data))
@@ -34,7 +36,8 @@ alpha_gates_job = dg.define_asset_job(
 alpha_cycle_job = dg.define_asset_job(
     "alpha_cycle",
     selection=dg.AssetSelection.assets(*SELECTION_ASSETS, *ALLOCATION_ASSETS),
-    description="feature_store → selection → regime → portfolio_weights (later: tournament, reports) on a gated data cycle",
+    description="feature_store → selection → regime → portfolio_weights on a gated data cycle "
+    "(the tournament_fanout sensor takes selection on to the tournament)",
 )
 
 # dbt tests judge whole tables (not partitions), so they run as their own unpartitioned job after data cycles.
@@ -46,9 +49,12 @@ dbt_checks_job = dg.define_asset_job(
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
-        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, dbt_check_assets],
-        asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks],
-        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job],
+        assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, *TOURNAMENT_ASSETS,
+                dbt_check_assets],
+        asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS],
+        jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job,
+              *TOURNAMENT_JOBS],
+        sensors=[tournament_fanout],
         resources=resources if resources is not None else build_resources(),
     )
 

@@ -1,7 +1,11 @@
-"""Partitions, defined once: profile (static, from the manifest) × as-of date (daily).
+"""Partitions, defined once: profile (static, from the manifest) × as-of date (daily), and the tournament's cells.
 
 Dagster orders multi-partition dimensions alphabetically and joins them as "date|profile"; never write
 that string by hand: build keys with `partition_key` and read them with `partition_of`.
+
+Tournament cells are a dynamic partition set (`tournament_cells`): a profile × date already uses both
+dimensions, so a cell key extends the profile × date key with its cell group, "date|profile|group" (one
+allocation engine's cells, or the baselines). Build them with `cell_key` / `cell_keys`, read them with `cell_of`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from datetime import date
 import dagster as dg
 
 from tsp_platform.config import load_manifest
+from tsp_platform.config.models import Profile
+from tsp_platform.tournament.stage import cell_groups
 
 PROFILE_DIM = "profile"
 DATE_DIM = "date"
@@ -36,7 +42,42 @@ def partition_of(context) -> tuple[str, date]:
     return keys[PROFILE_DIM], date.fromisoformat(keys[DATE_DIM])
 
 
+def parse_partition_key(key: str) -> tuple[str, date]:
+    """(profile, as-of date) of a profile × date partition key string (as the event log stores it)."""
+    dims = profile_date_partitions.get_partition_key_from_str(key).keys_by_dimension
+    return dims[PROFILE_DIM], date.fromisoformat(dims[DATE_DIM])
+
+
 def partition_tags(profile: str, as_of: date | str) -> dict[str, str]:
     """Run tags naming one partition, for jobs Dagster cannot infer partitions for (checks-only jobs)."""
     key = partition_key(profile, as_of)
     return {"dagster/partition": str(key), **{f"dagster/partition/{dim}": k for dim, k in key.keys_by_dimension.items()}}
+
+
+tournament_cell_partitions = dg.DynamicPartitionsDefinition(name="tournament_cells")
+KEY_SEPARATOR = "|"
+
+
+def cell_key(profile: str, as_of: date | str, group: str) -> str:
+    """The tournament cell partition of one profile × date × cell group."""
+    base = partition_key(profile, as_of)
+    if not group or KEY_SEPARATOR in group:
+        raise ValueError(f"cell group {group!r} must be non-empty and free of {KEY_SEPARATOR!r}")
+    return f"{base}{KEY_SEPARATOR}{group}"
+
+
+def cell_keys(profile: Profile, as_of: date | str) -> list[str]:
+    """Every cell partition of a profile × date (one per cell group of its tournament configuration)."""
+    return [cell_key(profile.name, as_of, group) for group in cell_groups(profile.tournament)]
+
+
+def cell_of(key: str) -> tuple[str, date, str]:
+    """(profile, as-of date, cell group) of a tournament cell partition key."""
+    base, _, group = key.rpartition(KEY_SEPARATOR)
+    try:
+        profile, as_of = parse_partition_key(base)
+    except Exception as error:
+        raise ValueError(f"tournament cell key {key!r} is not 'date{KEY_SEPARATOR}profile{KEY_SEPARATOR}group'") from error
+    if not group or profile not in MANIFEST.profile_names:
+        raise ValueError(f"tournament cell key {key!r}: unknown profile or empty group")
+    return profile, as_of, group

@@ -23,6 +23,10 @@ class LakehouseResource(dg.ConfigurableResource):
     def lakehouse(self) -> Lakehouse:
         return Lakehouse(self.path)
 
+    def snapshot_root(self) -> Path:
+        """Parquet snapshots for fan-out work sit beside the database file, never inside it."""
+        return Path(self.path).resolve().parent / "snapshots"
+
 
 class ManifestResource(dg.ConfigurableResource):
     path: str = str(DEFAULT_MANIFEST)
