@@ -144,14 +144,38 @@ def demo_partitions() -> list[tuple[str, str]]:
     return [(p.name, p.latest_date.isoformat()) for p in manifest.profiles() if not p.live and p.latest_date]
 
 
+def _run_default_tournament() -> int:
+    """The default profile's walk-forward tournament at its latest date, then its strict scoreboard."""
+    from datetime import date
+
+    from resources import lakehouse_path
+    from tsp_cli.tournament import drive_tournament, print_scoreboard
+
+    manifest = load_manifest(os.environ.get("TSP_MANIFEST") or None)
+    profile = manifest.profile(manifest.file.default_profile)
+    print(f"\ntournament {profile.name} as of {profile.latest_date} (snapshot → cells → scoreboard)")
+    if not drive_tournament(profile.name, profile.latest_date.isoformat()):
+        return 1
+    board = Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, date.fromisoformat(
+        profile.latest_date.isoformat()))
+    print_scoreboard(board)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from resources import lakehouse_path
 
     status = _run_partitions(demo_partitions(), seed=True)
     status |= _run_dbt_gates()
+    if status == 0:
+        status |= _run_default_tournament()
     print("\nResults")
     print(f"  lakehouse (DuckDB):   {lakehouse_path()}")
-    print("  tables:               symbols, ohlcv, scan_results, raw_pool, health_results, returns_matrix, returns_exclusions")
+    print("  tables:               symbols, ohlcv, scan_results, raw_pool, health_results, returns_matrix, returns_exclusions,")
+    print("                        features … selection_winners, regimes, portfolio_weights, allocation_runs,")
+    print("                        tournament_cells, tournament_returns, tournament_weights, tournament_windows,")
+    print("                        tournament_scoreboard")
+    print(f"  tournament snapshots: {Path(lakehouse_path()).resolve().parent / 'snapshots'}  (Parquet the cells read)")
     print(f"  Dagster instance:     {os.environ['DAGSTER_HOME']}  (runs, materialisations, check results)")
     print("  browse them:          make ui  ->  http://127.0.0.1:3000")
     return status
