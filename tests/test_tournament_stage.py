@@ -14,7 +14,6 @@ from tests.test_tournament_cell import make_panel, pool_atoms
 from tsp_platform.config import load_manifest
 from tsp_platform.lakehouse import Lakehouse
 from tsp_platform.lakehouse.frame_files import FrameFilesError, read_frames, write_frames
-from tsp_platform.lakehouse.store import LakehouseError
 from tsp_platform.tournament import stage
 from tsp_platform.tournament.config import TournamentConfig
 from tsp_platform.tournament.snapshot import SnapshotError, TournamentSnapshot
@@ -201,24 +200,7 @@ def test_store_tournament_is_all_or_nothing_and_refuses_stale_groups(tmp_path):
     assert before == {t: lake.content_hash(t, prof.name, ctx.as_of) for t in stage.CELL_TABLES}
 
 
-# ------------------------------------------------------------------------------------- scoped rewrites, config
-
-
-def test_scoped_rewrite_replaces_only_its_slice(tmp_path):
-    lake = Lakehouse(tmp_path / "lake.duckdb")
-    prof, batches = _batches()
-    with lake.connect() as conn:
-        conn.execute(stage.TOURNAMENT_CELLS.ddl())
-    as_of = batches[0].cells["as_of"][0]
-    for batch in batches:
-        lake.replace_partitions(prof.name, as_of, {"tournament_cells": batch.cells}, scope={"engine": batch.group})
-    rerun = batches[0].cells.with_columns(pl.lit("rerun").alias("run_id"))
-    lake.replace_partitions(prof.name, as_of, {"tournament_cells": rerun}, scope={"engine": "custom"})
-    stored = lake.read_partition("tournament_cells", prof.name, as_of)
-    assert set(stored.filter(pl.col("engine") == "custom")["run_id"]) == {"rerun"}
-    assert set(stored.filter(pl.col("engine") == "baseline")["run_id"]) == {"run1"}
-    with pytest.raises(LakehouseError, match="another partition than us_equities_sample/.*/engine=baseline"):
-        lake.replace_partitions(prof.name, as_of, {"tournament_cells": rerun}, scope={"engine": "baseline"})
+# ----------------------------------------------------------------------------------------- config, partitions
 
 
 def test_tournament_config_rejects_baselines_and_an_absent_reference():

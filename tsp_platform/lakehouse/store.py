@@ -119,40 +119,25 @@ class Lakehouse:
         """Atomically replace one (profile, as_of) slice of a partitioned table."""
         return self.replace_partitions(profile, as_of, {table_name: frame})[table_name]
 
-    def replace_partitions(
-        self, profile: str, as_of: date, frames: dict[str, pl.DataFrame], scope: dict[str, str] | None = None
-    ) -> dict[str, int]:
-        """Replace the (profile, as_of) slice of several tables in one transaction: all or nothing.
-
-        `scope` narrows the slice to rows whose columns equal the given values (one tournament cell group's
-        rows, say); every staged row must then match it too."""
-        scope = dict(scope or {})
+    def replace_partitions(self, profile: str, as_of: date, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
+        """Replace the (profile, as_of) slice of several tables in one transaction: all or nothing."""
         staged: dict[str, pl.DataFrame] = {}
         for table_name, frame in frames.items():
             table = TABLES[table_name]
             if table.partition != ("profile", "as_of"):
                 raise LakehouseError(f"{table.name} is not partitioned by profile and as-of date")
-            unknown = [c for c in scope if c not in table.column_names]
-            if unknown:
-                raise LakehouseError(f"{table.name} has no column {unknown} to scope a rewrite by")
             checked = _check_frame(table, frame)
-            outside = (pl.col("profile") != profile) | (pl.col("as_of") != as_of)
-            for column, value in scope.items():
-                outside = outside | (pl.col(column) != value)
-            foreign = checked.filter(outside)
+            foreign = checked.filter((pl.col("profile") != profile) | (pl.col("as_of") != as_of))
             if foreign.height:
-                where = "/".join([profile, str(as_of), *(f"{c}={v}" for c, v in scope.items())])
-                raise LakehouseError(f"{table.name}: {foreign.height} rows belong to another partition than {where}")
+                raise LakehouseError(f"{table.name}: {foreign.height} rows belong to another partition than {profile}/{as_of}")
             staged[table_name] = checked
-        where = " AND ".join(["profile = ?", "as_of = ?", *(f"{column} = ?" for column in scope)])
-        params = [profile, as_of, *scope.values()]
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
                 for table_name, frame in staged.items():
                     table = TABLES[table_name]
                     conn.register("staged_frame", frame.to_arrow())
-                    conn.execute(f"DELETE FROM {table.name} WHERE {where}", params)
+                    conn.execute(f"DELETE FROM {table.name} WHERE profile = ? AND as_of = ?", [profile, as_of])
                     conn.execute(f"INSERT INTO {table.name} ({', '.join(table.column_names)}) SELECT * FROM staged_frame")
                     conn.unregister("staged_frame")
                 conn.execute("COMMIT")
