@@ -40,6 +40,7 @@ benchmarks: install
 	$(PY) benchmarks/selection.py
 	$(PY) benchmarks/allocation.py
 	$(PY) benchmarks/tournament.py
+	$(PY) benchmarks/tournament_cells.py
 
 clean:
 	rm -rf data .dagster_home dbt_checks/target dbt_checks/logs
