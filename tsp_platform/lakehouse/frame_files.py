@@ -1,13 +1,19 @@
-"""Directories of Parquet frames written atomically, with a manifest naming each file's SHA-256.
+"""Directories of Parquet frames, swapped in atomically, with a manifest naming each file's SHA-256.
 
-Fan-out work exchanges data through these instead of the DuckDB file (one writer at a time). A writer stages
-the files in a temporary sibling directory and renames it into place, so a reader sees the old set or the new
-set, never half of one; a reader checks every file against the manifest and refuses a truncated or edited one.
+Fan-out work exchanges data through these instead of the DuckDB file (one writer at a time).
+
+* Writing: the files and the manifest go to a fresh version directory beside the target, then a symlink
+  named like the target is switched to it in one `os.replace`. A reader therefore sees the old version or the
+  new one, never a mix and never a moment with no directory; the old version is removed afterwards.
+* Reading: the symlink is resolved once, and every file is read as bytes, hashed, checked against the
+  manifest (whose own bytes give the content id) and parsed from those same bytes, so the frames returned are
+  exactly the ones the id names. A version removed while it is being read is an error, not a silent mix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,57 +29,62 @@ class FrameFilesError(RuntimeError):
     """A frame directory is missing, incomplete, or does not match its manifest."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def write_frames(directory: Path, frames: dict[str, pl.DataFrame], info: dict) -> str:
-    """Write `frames` (name → frame) and `info` (JSON-able) to `directory`, replacing it atomically.
+    """Write `frames` (name → frame) and `info` (JSON-able) as the current version of `directory`.
 
     Returns the manifest's SHA-256: an id of exactly this content."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    version = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         files = {}
         for name, frame in frames.items():
-            path = staging / f"{name}.parquet"
-            frame.write_parquet(path)
-            files[name] = {"rows": frame.height, "sha256": file_sha256(path)}
-        manifest = staging / MANIFEST_FILE
-        manifest.write_text(json.dumps({"info": info, "files": files}, indent=2, sort_keys=True, default=str))
-        digest = file_sha256(manifest)
-        retired = None
-        if directory.exists():
-            retired = directory.with_name(f".{directory.name}.retired-{os.getpid()}")
-            os.replace(directory, retired)
-        os.replace(staging, directory)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
-        return digest
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer)
+            data = buffer.getvalue()
+            (version / f"{name}.parquet").write_bytes(data)
+            files[name] = {"rows": frame.height, "sha256": _sha256(data)}
+        manifest = json.dumps({"info": info, "files": files}, indent=2, sort_keys=True, default=str).encode()
+        (version / MANIFEST_FILE).write_bytes(manifest)
+        previous = directory.resolve() if directory.is_symlink() else None
+        if directory.exists() and not directory.is_symlink():  # a plain directory from an older layout
+            shutil.rmtree(directory)
+        link = directory.with_name(f".{directory.name}.link-{os.getpid()}")
+        link.unlink(missing_ok=True)
+        link.symlink_to(version.name)
+        os.replace(link, directory)
+        if previous is not None and previous != version:
+            shutil.rmtree(previous, ignore_errors=True)
+        return _sha256(manifest)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(version, ignore_errors=True)
         raise
 
 
 def read_frames(directory: Path, names: tuple[str, ...]) -> tuple[dict[str, pl.DataFrame], dict, str]:
-    """(frames, info, manifest SHA-256) of a directory `write_frames` wrote; every name in `names` must be there."""
+    """(frames, info, content id) of the current version of a directory `write_frames` wrote."""
     directory = Path(directory)
-    manifest_path = directory / MANIFEST_FILE
-    if not manifest_path.exists():
-        raise FrameFilesError(f"{directory}: no {MANIFEST_FILE} (never written, or written by something else)")
-    manifest = json.loads(manifest_path.read_text())
+    version = directory.resolve()
+    try:
+        manifest_bytes = (version / MANIFEST_FILE).read_bytes()
+    except FileNotFoundError:
+        raise FrameFilesError(f"{directory}: no {MANIFEST_FILE} (never written, or written by something else)") from None
+    manifest = json.loads(manifest_bytes)
     frames = {}
     for name in names:
         entry = manifest["files"].get(name)
-        path = directory / f"{name}.parquet"
-        if entry is None or not path.exists():
+        path = version / f"{name}.parquet"
+        try:
+            data = path.read_bytes() if entry is not None else None
+        except FileNotFoundError:
+            data = None
+        if data is None:
             raise FrameFilesError(f"{directory}: {name}.parquet is missing")
-        if file_sha256(path) != entry["sha256"]:
-            raise FrameFilesError(f"{path}: content does not match {MANIFEST_FILE} (truncated or edited)")
-        frames[name] = pl.read_parquet(path)
-    return frames, manifest["info"], file_sha256(manifest_path)
+        if _sha256(data) != entry["sha256"]:
+            raise FrameFilesError(f"{directory / path.name}: content does not match {MANIFEST_FILE} (truncated or edited)")
+        frames[name] = pl.read_parquet(io.BytesIO(data))
+    return frames, manifest["info"], _sha256(manifest_bytes)
