@@ -120,3 +120,26 @@ def test_a_process_killed_mid_write_leaves_the_previous_state(lakehouse_path):
     assert proc.returncode == -9
     assert lake.content_hash("ohlcv") == before
     assert lake.read_table("ohlcv")["symbol"].unique().to_list() == ["NYSE:A"]
+
+
+def test_an_older_file_gains_new_nullable_columns_and_refuses_other_differences(tmp_path):
+    import duckdb
+
+    from tsp_platform.lakehouse.schema import TOURNAMENT_WINDOWS
+
+    path = tmp_path / "old.duckdb"
+    old_columns = [(n, t) for n, t in TOURNAMENT_WINDOWS.columns if n != "pool_date"]
+    with duckdb.connect(str(path)) as conn:
+        cols = ", ".join(f"{n} {t}" for n, t in old_columns)
+        conn.execute(f"CREATE TABLE tournament_windows ({cols}, PRIMARY KEY ({', '.join(TOURNAMENT_WINDOWS.key)}))")
+    lake = Lakehouse(path)
+    with lake.connect():
+        pass
+    assert "pool_date" in lake.read_partition("tournament_windows", "p", date(2022, 1, 3)).columns
+
+    broken = tmp_path / "broken.duckdb"
+    with duckdb.connect(str(broken)) as conn:
+        conn.execute("CREATE TABLE regimes (profile VARCHAR, as_of DATE, surprise DOUBLE)")
+    with pytest.raises(LakehouseError, match="regimes: columns \\['surprise'\\] are no longer declared"):
+        with Lakehouse(broken).connect():
+            pass

@@ -74,8 +74,37 @@ def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
+def _reconcile_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables and add columns a newer schema declares as nullable to an older file; any other
+    difference is an error naming the table and columns (no column is added then)."""
+    for table in TABLES.values():
+        conn.execute(table.ddl())
+    rows = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall()
+    present: dict[str, set[str]] = {}
+    for table_name, column in rows:
+        present.setdefault(table_name, set()).add(column)
+    additions, problems = [], []
+    for table in TABLES.values():
+        have = present.get(table.name, set())
+        missing = [(name, sql_type) for name, sql_type in table.columns if name not in have]
+        unknown = sorted(have - set(table.column_names))
+        required = [name for name, sql_type in missing if "NOT NULL" in sql_type]
+        if unknown or required:
+            problems.append(f"{table.name}: columns {unknown} are no longer declared, {required} are required")
+        additions += [f"ALTER TABLE {table.name} ADD COLUMN {name} {sql_type}" for name, sql_type in missing]
+    if problems:
+        raise LakehouseError("the lakehouse file predates its schema and cannot be upgraded in place: "
+                             + "; ".join(problems))
+    for statement in additions:
+        conn.execute(statement)
+
+
 class Lakehouse:
     """One DuckDB file. Connections are short-lived; open one only to read or write."""
+
+    _reconciled: set[Path] = set()  # files whose schema this process has brought up to date
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -87,9 +116,9 @@ class Lakehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = duckdb.connect(str(self.path), read_only=read_only)
         try:
-            if not read_only:
-                for table in TABLES.values():
-                    conn.execute(table.ddl())
+            if not read_only and self.path.resolve() not in Lakehouse._reconciled:
+                _reconcile_schema(conn)
+                Lakehouse._reconciled.add(self.path.resolve())
             yield conn
         finally:
             conn.close()
