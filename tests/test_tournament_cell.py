@@ -180,3 +180,26 @@ def test_window_with_too_few_eligible_symbols_holds_cash():
 def test_step_larger_than_test_is_rejected():
     with pytest.raises(ValueError, match="step"):
         TournamentInputs(make_panel(), pool_atoms(), snapshot, windows=WalkForwardConfig(train=252, test=20, step=40))
+
+
+def test_each_window_chooses_from_the_latest_pool_dated_on_or_before_it(base):
+    inputs, sels = base
+    from tsp_platform.tournament.cell import pool_for
+
+    early = frozenset(inputs.atoms["atom_id"][:6])
+    late = frozenset(inputs.atoms["atom_id"][6:])
+    switch = sels[3].as_of
+    pools = {sels[1].as_of: early, switch: late}
+    assert pool_for(pools, sels[0].as_of) == (None, frozenset())
+    assert pool_for(pools, sels[2].as_of) == (sels[1].as_of, early)
+    assert pool_for(pools, switch) == (switch, late)
+    pooled = TournamentInputs(inputs.panel, inputs.atoms, snapshot, windows=WF, benchmark="MKT", friction_rate=RATE,
+                              pools=pools)
+    chosen = select_windows(pooled)
+    assert chosen[0].note.startswith("cash:no_pool") and chosen[0].winners == {}
+    for sel in chosen[1:]:
+        admitted = early if sel.as_of < switch else late
+        assert sel.pool_date <= sel.as_of
+        assert set(sel.selected("log_mps")) <= admitted and sel.selected("log_mps")
+    cell = run_cell(pooled, chosen, None, "equal_weight", "custom")
+    assert cell.windows["status"][0] == "cash:no_pool" and cell.windows["pool_date"][0] is None

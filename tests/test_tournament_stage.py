@@ -36,7 +36,9 @@ def snapshot(values=None) -> TournamentSnapshot:
                           pl.lit(None, pl.Float64).alias("low"), (1 + pl.col("ret")).cum_prod().over("symbol").alias("close"),
                           pl.lit(None, pl.Float64).alias("volume"))
     meta = pl.DataFrame({"symbol": list(panel.symbols), "has_execution_metadata": True})
-    return TournamentSnapshot("us_equities_sample", returns["date"].max(), returns, pool_atoms(), bars, meta)
+    atoms = pool_atoms()
+    pools = atoms.select(pl.lit(returns["date"].min()).alias("pool_date"), "atom_id")  # one pool, from day one
+    return TournamentSnapshot("us_equities_sample", returns["date"].max(), returns, atoms, pools, bars, meta)
 
 
 def profile(config: TournamentConfig = SMALL):
@@ -79,7 +81,20 @@ def test_a_failed_rewrite_leaves_the_previous_files(tmp_path, monkeypatch):
         write_frames(directory, {"a": pl.DataFrame({"x": [2]}), "b": pl.DataFrame({"y": [3]})}, {"v": 2})
     frames, info, _ = read_frames(directory, ("a",))
     assert info == {"v": 1} and frames["a"]["x"].to_list() == [1]
-    assert [p.name for p in tmp_path.iterdir()] == ["set"]  # no staging directory left behind
+    assert len(list(tmp_path.iterdir())) == 2  # the link and its one version: the failed version is gone
+
+
+def test_a_rewrite_swaps_versions_whole_and_removes_the_old_one(tmp_path):
+    directory = tmp_path / "set"
+    first = write_frames(directory, {"a": pl.DataFrame({"x": [1]})}, {"v": 1})
+    old_version = directory.resolve()
+    second = write_frames(directory, {"a": pl.DataFrame({"x": [2]})}, {"v": 2})
+    frames, info, content_id = read_frames(directory, ("a",))
+    assert (frames["a"]["x"].to_list(), info, content_id) == ([2], {"v": 2}, second) and first != second
+    assert not old_version.exists() and len(list(tmp_path.iterdir())) == 2
+    # A reader that resolved the old version before the swap fails loudly instead of mixing versions.
+    with pytest.raises(FrameFilesError, match="no manifest.json"):
+        read_frames(old_version, ("a",))
 
 
 def test_snapshot_round_trip_and_point_in_time_guard(tmp_path):
@@ -91,7 +106,7 @@ def test_snapshot_round_trip_and_point_in_time_guard(tmp_path):
     with pytest.raises(SnapshotError, match="materialise tournament_inputs"):
         TournamentSnapshot.read(tmp_path / "missing")
     with pytest.raises(SnapshotError, match="after the as-of date"):
-        TournamentSnapshot(snap.profile, date(2020, 6, 1), snap.returns, snap.atoms, snap.bars, snap.meta)
+        TournamentSnapshot(snap.profile, date(2020, 6, 1), snap.returns, snap.atoms, snap.pools, snap.bars, snap.meta)
     with pytest.raises(SnapshotError, match="cannot run profile"):
         snap.inputs(load_manifest(None).profile("crypto_synthetic"))
 
@@ -115,6 +130,22 @@ def test_cell_group_runs_every_scorer_profile_and_simulator():
     assert set(baselines["scorer"]) == {"market", "selected_ew", "raw_pool_ew"} and baselines["is_baseline"].all()
     with pytest.raises(ValueError, match="unknown cell group 'skfolio'"):
         stage.run_cell_group(snap, prof, "skfolio", "run1")
+
+
+def test_frictionless_runs_agree_across_simulators_so_one_twin_serves_all():
+    """Friction decay compares each simulator's costed Sharpe with one frictionless twin (the reference's): without
+    costs the simulators' accounting is the same, so the twin is the same whichever simulator runs it."""
+    from tsp_platform.tournament.cell import plan_cell, select_windows, simulate_plan
+
+    inputs = snapshot().inputs(profile())
+    selections = select_windows(inputs)
+    for risk_profile in ("min_variance", "hrp"):
+        plan = plan_cell(inputs, selections, None, risk_profile, "custom")
+        assert plan.status == "ok"
+        ideal = {sim: simulate_plan(inputs, selections, plan, sim).ideal_metrics.sharpe
+                 for sim in ("custom", "cvxportfolio", "nautilus")}
+        assert abs(ideal["cvxportfolio"] - ideal["custom"]) < 1e-9
+        assert abs(ideal["nautilus"] - ideal["custom"]) < 1e-4  # nautilus rounds prices and quantities
 
 
 def test_a_cell_that_raises_is_recorded_as_failed_not_hidden(monkeypatch):

@@ -48,7 +48,9 @@ class DiscoveryResult:
         )
 
 
-def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFrame:
+def offline_universe(ctx: StageContext, scanners: list[ScannerConfig] | None = None) -> pl.DataFrame:
+    """The symbols-table rows the offline screener of the profile's scanners can see."""
+    scanners = scanners if scanners is not None else [load_scanner(name) for name in ctx.profile.scanners]
     symbols = ctx.lakehouse.read_table("symbols")
     classes = {c for s in scanners for m in s.markets for c in MARKET_ASSET_CLASSES.get(m, ())}
     exchanges = {e for s in scanners for e in s.exchanges}
@@ -60,9 +62,26 @@ def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFr
             f"profile {ctx.profile.name!r}: the lakehouse holds no symbols for markets/exchanges "
             f"{sorted(classes)}/{sorted(exchanges)}; seed it (`tsp seed`) or import prices first"
         )
+    return universe
+
+
+def _offline_rows(ctx: StageContext, scanners: list[ScannerConfig]) -> pl.DataFrame:
+    universe = offline_universe(ctx, scanners)
     start = ctx.as_of - timedelta(days=SCREENER_HISTORY_DAYS)
     bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, start)
     return compute_screener_fields(bars, ctx.as_of, universe)
+
+
+def offline_pool(ctx: StageContext) -> pl.DataFrame:
+    """The raw pool offline discovery admits as of `ctx.as_of`, computed from bars up to that date and not
+    stored: how a walk-forward window gets the universe it would have seen then. Empty when no scanner admits
+    anything. (A live screener cannot be asked about the past; see `tournament.stage`.)"""
+    if ctx.profile.discovery is not DiscoverySource.LAKEHOUSE:
+        raise ValueError(f"profile {ctx.profile.name!r} discovers on a live screener: its past pools are stored ones")
+    scans = _discover(ctx, None).scans
+    if scans.is_empty():
+        return pl.DataFrame(schema={"symbol": pl.String, "logic": pl.String, "direction": pl.String})
+    return build_raw_pool(scans, ctx.lakehouse.read_table("symbols"), ctx.profile.pool).pool
 
 
 def run_discovery(ctx: StageContext, live_screener: LiveScreener | None = None) -> DiscoveryResult:

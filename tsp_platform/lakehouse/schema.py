@@ -373,6 +373,7 @@ TOURNAMENT_WINDOWS = partitioned(
         ("simulator", "VARCHAR NOT NULL"),
         ("window_index", "INTEGER NOT NULL"),
         ("rebalance_date", "DATE NOT NULL"),
+        ("pool_date", "DATE"),  # the pool the window chose from (null for baselines that need none)
         ("test_start", "DATE NOT NULL"),
         ("test_end", "DATE NOT NULL"),
         ("status", "VARCHAR NOT NULL"),

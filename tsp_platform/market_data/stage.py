@@ -46,11 +46,14 @@ def pool_universe(ctx: StageContext) -> pl.DataFrame:
     pool = ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of)
     if pool.is_empty():
         raise LookupError(f"no raw pool for {ctx.profile.name} as of {ctx.as_of}: materialise raw_pool first")
-    names = pool["symbol"].unique().to_list()
-    if ctx.profile.benchmark and ctx.profile.benchmark not in names:
-        names.append(ctx.profile.benchmark)
+    return symbol_calendars(ctx, pool["symbol"].unique().to_list())
+
+
+def symbol_calendars(ctx: StageContext, names: list[str]) -> pl.DataFrame:
+    """symbol, calendar for `names` plus the profile's benchmark (unknown symbols get the profile's calendar)."""
+    names = sorted(set(names) | ({ctx.profile.benchmark} if ctx.profile.benchmark else set()))
     symbols = ctx.lakehouse.read_table("symbols").select("symbol", "calendar")
-    universe = pl.DataFrame({"symbol": sorted(names)}).join(symbols, on="symbol", how="left")
+    universe = pl.DataFrame({"symbol": names}, schema={"symbol": pl.String}).join(symbols, on="symbol", how="left")
     return universe.with_columns(pl.col("calendar").fill_null(ctx.profile.calendar.value))
 
 

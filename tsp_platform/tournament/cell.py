@@ -10,6 +10,9 @@ Walk-forward (`walkforward.windows` over the panel rows, `inputs.windows` = the 
   at least `MIN_TRAIN_COVERAGE` of its rows) and the execution snapshot as of the window's as-of date (its last
   train row; `inputs.snapshot(as_of)` must itself use bars up to that date only). One selection per window, shared
   by every cell; it keeps each scorer's winners and the winners' atom returns on the train rows (SHORT negated).
+* **Each window chooses from its own pool** when `inputs.pools` is given: the latest pool dated on or before its
+  as-of date (`pool_for`), never the as-of date's pool of the whole tournament, which would pick today's
+  survivors for windows years back. No pool dated early enough: the window holds cash (`"cash:no_pool"`).
 * **Allocation sees the train slice only**: the winners' atom returns on the train rows they all share (and the
   benchmark, when there is one), the last `allocation.window` of them; the regime is `detect_regime` on the
   benchmark over those rows (the winners' equal weight without a benchmark), as the allocation stage does.
@@ -37,7 +40,7 @@ Walk-forward (`walkforward.windows` over the panel rows, `inputs.windows` = the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -76,6 +79,7 @@ class TournamentInputs:
     allow_short: bool = False
     benchmark: str | None = None
     friction_rate: float = 0.0006
+    pools: Mapping[date, frozenset[str]] | None = None  # atom ids admitted as of each pool date (None: all, always)
 
     def __post_init__(self):
         missing = sorted(set(self.atoms["symbol"]) - set(self.panel.symbols))
@@ -103,6 +107,7 @@ class WindowSelection:
     benchmark_train: np.ndarray | None  # physical benchmark returns on the same train rows
     antifragility: dict[str, float] = field(default_factory=dict)  # per winner atom (NaN when the data lacks it)
     note: str = ""  # why the window has no selection
+    pool_date: date | None = None  # the pool the window chose from (None: the whole atom list)
 
     def selected(self, scorer: str) -> tuple[str, ...]:
         frame = self.winners.get(scorer)
@@ -192,13 +197,31 @@ def eligible_symbols(train: ReturnsPanel, pool: list[str]) -> tuple[str, ...]:
     return tuple(s for s in sorted(pool) if rows > 0 and counts[index[s]] >= need)
 
 
+def pool_for(pools: Mapping[date, frozenset[str]], as_of: date) -> tuple[date | None, frozenset[str]]:
+    """The latest pool dated on or before `as_of` (never a later one): (its date, its atom ids)."""
+    dates = [d for d in pools if d <= as_of]
+    if not dates:
+        return None, frozenset()
+    latest = max(dates)
+    return latest, pools[latest]
+
+
 def _window_selection(inputs: TournamentInputs, window: Window) -> WindowSelection:
     train = train_panel(inputs.panel, window)
     as_of = _day(train.dates[-1])
     bench = train.select([inputs.benchmark]).values[:, 0].copy() if inputs.benchmark else None
-    eligible = eligible_symbols(train, sorted(set(inputs.atoms["symbol"])))
-    atoms = inputs.atoms.filter(pl.col("symbol").is_in(list(eligible)))
-    empty = dict(window=window, as_of=as_of, eligible_symbols=eligible, eligible_atoms=atoms.height)
+    atoms, pool_date = inputs.atoms, None
+    if inputs.pools is not None:
+        pool_date, admitted = pool_for(inputs.pools, as_of)
+        atoms = atoms.filter(pl.col("atom_id").is_in(sorted(admitted)))
+        if pool_date is None:
+            return WindowSelection(
+                window=window, as_of=as_of, eligible_symbols=(), eligible_atoms=0, winners={}, champion=None,
+                atom_train=None, benchmark_train=bench, note=f"cash:no_pool (no pool dated on or before {as_of})",
+            )
+    eligible = eligible_symbols(train, sorted(set(atoms["symbol"])))
+    atoms = atoms.filter(pl.col("symbol").is_in(list(eligible)))
+    empty = dict(window=window, as_of=as_of, eligible_symbols=eligible, eligible_atoms=atoms.height, pool_date=pool_date)
     if len(eligible) < MIN_ELIGIBLE_SYMBOLS:
         return WindowSelection(
             **empty, winners={}, champion=None, atom_train=None, benchmark_train=bench,
@@ -421,6 +444,7 @@ def simulate_plan(
                 "window": sel.window.index, "as_of": sel.as_of,
                 "test_start": _day(inputs.panel.dates[sel.window.test.start]),
                 "test_end": _day(inputs.panel.dates[sel.window.test.stop - 1]),
+                "pool_date": sel.pool_date,
                 "status": rec["status"], "regime": rec["regime"], "fallback": rec["fallback"],
                 "selected": len(sel_set), "gross": float(np.abs(reb.weights).sum()),
                 "turnover": float(result.turnover[k]), "cost": float(result.costs[k]),
@@ -428,7 +452,7 @@ def simulate_plan(
             }
             for k, (sel, rec, reb, sel_set) in enumerate(zip(selections, records, rebalances, selected))
         ],
-        schema_overrides={"regime": pl.String, "fallback": pl.String, "sharpe": pl.Float64},
+        schema_overrides={"regime": pl.String, "fallback": pl.String, "sharpe": pl.Float64, "pool_date": pl.Date},
     )
     return CellResult(
         **spec, status=plan.status, message=plan.message, result=result, ideal=ideal, weights=weights, windows=table,

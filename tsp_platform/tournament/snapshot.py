@@ -24,7 +24,7 @@ from tsp_platform.selection.panel import ReturnsPanel
 from tsp_platform.selection.stage import execution_snapshot
 from tsp_platform.tournament.cell import TournamentInputs
 
-FRAMES = ("returns", "atoms", "bars", "meta")
+FRAMES = ("returns", "atoms", "pools", "bars", "meta")
 
 
 class SnapshotError(RuntimeError):
@@ -36,7 +36,8 @@ class TournamentSnapshot:
     profile: str
     as_of: date
     returns: pl.DataFrame  # symbol, date, ret: physical daily returns over the tournament span (+ benchmark)
-    atoms: pl.DataFrame  # atom_id, symbol, logic, direction, identity, sector, asset_class
+    atoms: pl.DataFrame  # atom_id, symbol, logic, direction, identity, sector, asset_class (every window's pool)
+    pools: pl.DataFrame  # pool_date, atom_id: the atoms each window's pool admitted then (null atom: empty pool)
     bars: pl.DataFrame  # symbol, date, open, high, low, close, volume (for each window's execution snapshot)
     meta: pl.DataFrame  # symbol, has_execution_metadata
 
@@ -63,8 +64,12 @@ class TournamentSnapshot:
             panel=self.panel, atoms=self.atoms, snapshot=snapshot, selection=profile.selection,
             allocation=profile.allocation, windows=profile.tournament.windows, annualisation=profile.annualisation,
             allow_short=profile.features.feat_short_direction, benchmark=profile.benchmark,
-            friction_rate=profile.friction.total_rate,
+            friction_rate=profile.friction.total_rate, pools=self.pool_map(),
         )
+
+    def pool_map(self) -> dict[date, frozenset[str]]:
+        """Pool date → admitted atom ids (an empty pool is a date whose only row has a null atom)."""
+        return {day: frozenset(frame["atom_id"].drop_nulls()) for (day,), frame in self.pools.group_by("pool_date")}
 
     # -- files -------------------------------------------------------------------------------------------
 

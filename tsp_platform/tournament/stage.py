@@ -18,23 +18,25 @@ its metrics are null, so every gate reports it as missing and it is never strict
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from tsp_platform.config.models import Profile
+from tsp_platform.config.models import DiscoverySource, Profile
 from tsp_platform.context import StageContext
 from tsp_platform.discovery.screener import SCREENER_HISTORY_DAYS
+from tsp_platform.discovery.stage import offline_pool, offline_universe
 from tsp_platform.lakehouse.frame_files import read_frames, write_frames
 from tsp_platform.lakehouse.schema import (
     TOURNAMENT_CELLS, TOURNAMENT_RETURNS, TOURNAMENT_SCOREBOARD, TOURNAMENT_WEIGHTS, TOURNAMENT_WINDOWS,
 )
 from tsp_platform.market_data.returns import build_returns
-from tsp_platform.market_data.stage import pool_universe, quarantine_list
+from tsp_platform.market_data.stage import quarantine_list, symbol_calendars
 from tsp_platform.selection.atoms import atoms_frame
+from tsp_platform.selection.panel import ReturnsPanel
 from tsp_platform.selection.stage import execution_metadata, require_healthy_data
 from tsp_platform.tournament import metrics as M
 from tsp_platform.tournament.cell import (
@@ -44,6 +46,8 @@ from tsp_platform.tournament.cell import (
 from tsp_platform.tournament.config import TournamentConfig
 from tsp_platform.tournament.scoreboard import KEY_COLUMNS, build_scoreboard
 from tsp_platform.tournament.snapshot import TournamentSnapshot
+from tsp_platform.tournament.verify import snapshot_problems
+from tsp_platform.tournament.walkforward import windows
 
 BASELINE_GROUP = BASELINE_ENGINE
 CELL_TABLES = ("tournament_cells", "tournament_returns", "tournament_weights", "tournament_windows")
@@ -68,33 +72,87 @@ def cells_directory(root: Path, profile: str, as_of: date, group: str) -> Path:
     return Path(root) / "tournament" / profile / as_of.isoformat() / "cells" / group
 
 
-def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
-    """The partition's pool, its returns over the tournament span and the bars its execution snapshots need.
+ATOM_COLUMNS = ("atom_id", "symbol", "logic", "direction", "identity", "sector", "asset_class")
 
-    Symbols that failed a data-health gate of this partition are quarantined out, as in the returns matrix.
-    A strict profile whose gates failed is refused (`DataHealthFailed`), as the alpha cycle is."""
+
+def _stored_pools(ctx: StageContext) -> pl.DataFrame:
+    """Every raw pool the data cycle stored for the profile up to the as-of date, dated by its as-of."""
+    return ctx.lakehouse.query(
+        "SELECT * FROM raw_pool WHERE profile = ? AND as_of <= ? ORDER BY as_of, symbol", [ctx.profile.name, ctx.as_of]
+    ).rename({"as_of": "pool_date"})
+
+
+def _candidate_symbols(ctx: StageContext) -> list[str]:
+    if ctx.profile.discovery is DiscoverySource.LAKEHOUSE:
+        return offline_universe(ctx)["symbol"].to_list()
+    return _stored_pools(ctx)["symbol"].unique().to_list()
+
+
+def _window_pools(ctx: StageContext, decision_dates: list[date]) -> list[tuple[date, pl.DataFrame]]:
+    """(pool date, its atoms) for every pool a window may choose from, as it was known then.
+
+    Offline discovery is recomputed as of every decision date (bars up to that date); a date on which no
+    scanner admits anything is an empty pool, so its window holds cash rather than reuse an older pool. A live
+    screener cannot be asked about the past, so live profiles use the pools their data cycles stored; a window
+    with none dated on or before it holds cash."""
+    if ctx.profile.discovery is not DiscoverySource.LAKEHOUSE:
+        stored = _stored_pools(ctx)
+        return [(day, atoms_frame(frame.drop("pool_date"))) for (day,), frame in stored.group_by("pool_date")]
+    return [(day, atoms_frame(offline_pool(replace(ctx, as_of=day)))) for day in sorted(set(decision_dates))]
+
+
+def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
+    """What the tournament of (P, D) needs: every window's pool, the returns over the span, the bars for the
+    execution snapshots, execution metadata. Validated before it is returned (`snapshot_problems`).
+
+    Decisions: each window chooses from the pool of its own as-of date (`_window_pools`), not D's, which would
+    pick today's survivors years back. Symbols that failed a data-health gate as of D are quarantined from every
+    window: a data fault makes the whole series suspect, and the exclusion does not depend on performance. A
+    strict profile whose gates failed is refused (`DataHealthFailed`), as the alpha cycle is."""
     require_healthy_data(ctx)
     health = ctx.lakehouse.read_partition("health_results", ctx.profile.name, ctx.as_of)
     if health.is_empty():
         raise LookupError(f"no health results for {ctx.profile.name} as of {ctx.as_of}: run the data cycle first")
-    universe = pool_universe(ctx)
-    start = tournament_start(ctx)
-    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, start - timedelta(days=SCREENER_HISTORY_DAYS))
+    config, start = ctx.profile.tournament, tournament_start(ctx)
+    candidates = symbol_calendars(ctx, _candidate_symbols(ctx))
+    bars = ctx.lakehouse.ohlcv(candidates["symbol"].to_list(), ctx.as_of, start - timedelta(days=SCREENER_HISTORY_DAYS))
     returns = build_returns(
-        bars, universe, ctx.as_of, start, ctx.profile.history_floor_days, quarantine_list(health)
+        bars, candidates, ctx.as_of, start, ctx.profile.history_floor_days, quarantine_list(health)
     ).returns.select("symbol", "date", "ret")
-    pool = ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of)
-    kept = sorted(set(returns["symbol"]))
-    atoms = atoms_frame(pool.filter(pl.col("symbol").is_in(kept))).select(
-        "atom_id", "symbol", "logic", "direction", "identity", "sector", "asset_class"
-    )
-    if atoms.is_empty():
-        raise LookupError(f"{ctx.profile.name} as of {ctx.as_of}: no pool symbol has returns over the tournament span")
-    return TournamentSnapshot(
-        profile=ctx.profile.name, as_of=ctx.as_of, returns=returns, atoms=atoms,
-        bars=bars.select("symbol", "date", "open", "high", "low", "close", "volume"),
+    panel = ReturnsPanel.from_long(returns)
+    need = config.windows.train + config.windows.test
+    if len(panel.dates) < need:
+        raise ValueError(
+            f"{ctx.profile.name} as of {ctx.as_of}: {len(panel.dates)} return rows over tournament.history_days="
+            f"{config.history_days}, fewer than train + test = {need}: no walk-forward window"
+        )
+    decisions = [_day(panel.dates[w.as_of]) for w in windows(len(panel.dates), config.windows)]
+    with_returns = set(returns["symbol"])
+    pools = [(day, atoms.filter(pl.col("symbol").is_in(sorted(with_returns))) if atoms.height else atoms)
+             for day, atoms in _window_pools(ctx, decisions)]
+    if not any(atoms.height for _, atoms in pools):
+        raise LookupError(
+            f"{ctx.profile.name} as of {ctx.as_of}: no window's pool has a symbol with returns over the tournament "
+            f"span ({len(decisions)} windows from {start})"
+        )
+    atoms = pl.concat([a.select(ATOM_COLUMNS) for _, a in pools if a.height]).unique("atom_id").sort("atom_id")
+    # One row per (pool date, atom); an empty pool keeps one row with a null atom, so its date is not lost.
+    pool_rows = pl.DataFrame(
+        [{"pool_date": day, "atom_id": atom} for day, a in pools for atom in (a["atom_id"].to_list() or [None])],
+        schema={"pool_date": pl.Date, "atom_id": pl.String},
+    ).sort("pool_date", "atom_id")
+    keep = sorted(set(atoms["symbol"]) | ({ctx.profile.benchmark} if ctx.profile.benchmark else set()))
+    snapshot = TournamentSnapshot(
+        profile=ctx.profile.name, as_of=ctx.as_of, returns=returns.filter(pl.col("symbol").is_in(keep)),
+        atoms=atoms, pools=pool_rows,
+        bars=bars.filter(pl.col("symbol").is_in(keep)).select("symbol", "date", "open", "high", "low", "close", "volume"),
         meta=execution_metadata(ctx),
     )
+    problems = [p for found in snapshot_problems(snapshot, config).values() for p in found]
+    if problems:
+        raise ValueError(f"{ctx.profile.name} as of {ctx.as_of}: the tournament snapshot is unusable: "
+                         + "; ".join(problems))
+    return snapshot
 
 
 # --------------------------------------------------------------------------------------------------- cell groups
@@ -111,6 +169,7 @@ class CellBatch:
 
     group: str
     snapshot_id: str  # content id of the snapshot the cells ran on
+    config_id: str  # the profile's configuration id when they ran (windows, matrix, friction, engines' settings)
     cells: pl.DataFrame
     returns: pl.DataFrame
     weights: pl.DataFrame
@@ -120,12 +179,13 @@ class CellBatch:
         return dict(zip(CELL_TABLES, (self.cells, self.returns, self.weights, self.windows)))
 
     def write(self, directory: Path) -> str:
-        return write_frames(directory, self.frames(), {"group": self.group, "snapshot_id": self.snapshot_id})
+        info = {"group": self.group, "snapshot_id": self.snapshot_id, "config_id": self.config_id}
+        return write_frames(directory, self.frames(), info)
 
     @classmethod
     def read(cls, directory: Path) -> "CellBatch":
         frames, info, _ = read_frames(directory, CELL_TABLES)
-        return cls(group=info["group"], snapshot_id=info["snapshot_id"],
+        return cls(group=info["group"], snapshot_id=info["snapshot_id"], config_id=info["config_id"],
                    **{name.removeprefix("tournament_"): frame for name, frame in frames.items()})
 
 
@@ -147,14 +207,19 @@ def _failed_plan(scorer: str, risk_profile: str, engine: str, error: Exception) 
 def _plans(inputs: TournamentInputs, selections, config: TournamentConfig, group: str) -> list[CellPlan]:
     if group == BASELINE_GROUP:
         kinds = [k for k in BASELINES if k != "market" or inputs.benchmark is not None]
-        return [plan_baseline(inputs, selections, kind) for kind in kinds]
+        specs = [(kind, kind, lambda kind=kind: plan_baseline(inputs, selections, kind)) for kind in kinds]
+    else:
+        specs = [
+            (scorer, risk_profile.value,
+             lambda scorer=scorer, risk_profile=risk_profile: plan_cell(inputs, selections, scorer, risk_profile, group))
+            for scorer in _scorers(config, selections) for risk_profile in config.risk_profiles
+        ]
     plans = []
-    for scorer in _scorers(config, selections):
-        for risk_profile in config.risk_profiles:
-            try:
-                plans.append(plan_cell(inputs, selections, scorer, risk_profile, group))
-            except Exception as error:  # noqa: BLE001  (recorded as the cell's failure, see the module docstring)
-                plans.append(_failed_plan(scorer, risk_profile.value, group, error))
+    for scorer, risk_profile, plan in specs:
+        try:
+            plans.append(plan())
+        except Exception as error:  # noqa: BLE001  (recorded as the cell's failure, see the module docstring)
+            plans.append(_failed_plan(scorer, risk_profile, group, error))
     return plans
 
 
@@ -226,7 +291,7 @@ def run_cell_group(
                     **{k: pl.lit(v) for k, v in key.items()}))
                 weights_stored = True
     return CellBatch(
-        group=group, snapshot_id=snapshot_id,
+        group=group, snapshot_id=snapshot_id, config_id=profile.config_id(),
         cells=_tagged(snapshot, pl.DataFrame(cells, schema_overrides=_CELL_TYPES, infer_schema_length=None)
                       .with_columns(pl.lit(run_id).alias("run_id")), TOURNAMENT_CELLS),
         returns=_tagged(snapshot, _concat(returns, TOURNAMENT_RETURNS), TOURNAMENT_RETURNS),
@@ -311,13 +376,20 @@ def build_scoreboard_rows(cells: pl.DataFrame, returns: pl.DataFrame, config: To
 def store_tournament(ctx: StageContext, batches: list[CellBatch], snapshot_id: str) -> pl.DataFrame:
     """Store every group's cells and the scoreboard they make in one transaction (all or nothing).
 
-    Refuses batches computed from another snapshot than the partition's current one (`snapshot_id`): a
-    scoreboard mixing inputs would compare cells that did not see the same data."""
+    Refuses batches computed from another snapshot than the partition's current one (`snapshot_id`) or under
+    another configuration of the profile: a scoreboard mixing them would compare cells that did not see the
+    same data or rules."""
     stale = sorted(b.group for b in batches if b.snapshot_id != snapshot_id)
     if stale:
         raise LookupError(
             f"{ctx.profile.name} as of {ctx.as_of}: cell groups {stale} ran on an older tournament snapshot; "
             "re-materialise their tournament_cells partitions"
+        )
+    reconfigured = sorted(b.group for b in batches if b.config_id != ctx.profile.config_id())
+    if reconfigured:
+        raise LookupError(
+            f"{ctx.profile.name} as of {ctx.as_of}: cell groups {reconfigured} ran under another configuration of "
+            "the profile; re-materialise their tournament_cells partitions"
         )
     frames = {name: pl.concat([b.frames()[name] for b in batches], how="vertical") for name in CELL_TABLES}
     cells = frames["tournament_cells"]
