@@ -33,6 +33,12 @@ alpha_gates_job = dg.define_asset_job(
     selection=dg.AssetSelection.checks(selection_checks, portfolio_weights_checks),
     description="Re-run the selection and allocation checks of a partition (launch with `partitions.partition_tags`)",
 )
+tournament_gates_job = dg.define_asset_job(
+    "tournament_gates",
+    selection=dg.AssetSelection.checks(*TOURNAMENT_CHECKS),
+    description="Re-run the tournament checks of a partition: the stored snapshot re-read from disk, the stored "
+    "cells and scoreboard (launch with `partitions.partition_tags`)",
+)
 alpha_cycle_job = dg.define_asset_job(
     "alpha_cycle",
     selection=dg.AssetSelection.assets(*SELECTION_ASSETS, *ALLOCATION_ASSETS),
@@ -53,7 +59,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
                 dbt_check_assets],
         asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS],
         jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job,
-              *TOURNAMENT_JOBS],
+              *TOURNAMENT_JOBS, tournament_gates_job],
         sensors=[tournament_fanout],
         resources=resources if resources is not None else build_resources(),
     )

@@ -13,13 +13,13 @@ import polars as pl
 
 from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
-from assets.data_cycle import stage_context
+from assets.data_cycle import ohlcv_history, raw_pool, stage_context
 from assets.selection import selection
 from partitions import cell_of, profile_date_partitions, tournament_cell_partitions
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
 from tsp_platform.context import validate_run_id
 from tsp_platform.lakehouse.frame_files import FrameFilesError
-from tsp_platform.tournament.snapshot import TournamentSnapshot
+from tsp_platform.tournament.snapshot import SnapshotError, TournamentSnapshot
 from tsp_platform.tournament.stage import (
     CellBatch, build_snapshot, cell_groups, cells_directory, run_cell_group, snapshot_directory, store_tournament,
 )
@@ -37,11 +37,13 @@ def _snapshot(context, lakehouse: LakehouseResource, manifest: ManifestResource)
 
 
 @dg.asset(
-    partitions_def=profile_date_partitions, deps=[selection], group_name=TOURNAMENT_GROUP, pool=DUCKDB_POOL,
-    kinds={"duckdb", "parquet"},
+    partitions_def=profile_date_partitions, deps=[ohlcv_history, raw_pool, selection], group_name=TOURNAMENT_GROUP,
+    pool=DUCKDB_POOL, kinds={"duckdb", "parquet"},
 )
 def tournament_inputs(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
-    """The partition's tournament snapshot (pool, returns over the tournament span, bars) as Parquet files."""
+    """The partition's tournament snapshot as Parquet files: every window's pool as of its own date, returns over
+    the tournament span, bars for the execution snapshots. An unusable snapshot (too short a span, an invalid
+    return) is refused with the problems named, and nothing is written."""
     ctx = stage_context(context, lakehouse, manifest)
     snapshot = build_snapshot(ctx)
     directory = snapshot_directory(lakehouse.snapshot_root(), ctx.profile.name, ctx.as_of)
@@ -69,9 +71,14 @@ INPUT_CHECKS = {
 
 @dg.multi_asset_check(specs=check_specs(tournament_inputs, INPUT_CHECKS), can_subset=True)
 def tournament_inputs_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
+    """The stored snapshot, re-read from disk: a damaged or edited file fails both checks."""
     ctx = stage_context(context, lakehouse, manifest)
-    snapshot, content_id = _snapshot(context, lakehouse, manifest)
-    found = snapshot_problems(snapshot, ctx.profile.tournament)
+    try:
+        snapshot, content_id = _snapshot(context, lakehouse, manifest)
+    except SnapshotError as error:
+        found, content_id = {name: [str(error)] for name in INPUT_CHECKS}, ""
+    else:
+        found = snapshot_problems(snapshot, ctx.profile.tournament)
     yield from check_results(context, tournament_inputs, INPUT_CHECKS, found, {"snapshot_id": content_id})
 
 
@@ -96,6 +103,7 @@ def tournament_cells(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
             "dagster/row_count": cells.height,
             "results": dg.MetadataValue.path(str(directory)),
             "snapshot_id": content_id,
+            "config_id": profile.config_id(),
             **{f"cells_{s}": n for s, n in status.iter_rows()},
             "seconds_by_simulator": markdown_table(cells.group_by("simulator").agg(pl.col("seconds").sum()).sort("simulator")),
             "cells": markdown_table(

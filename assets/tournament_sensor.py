@@ -5,15 +5,23 @@ tick it compares the latest materialisations of `selection`, `tournament_inputs`
 `tournament_cells` and `tournament_scoreboard`, and requests the next step that is behind:
 
 1. `selection` newer than `tournament_inputs` → add the cell partitions (`cell_keys`) and run the snapshot;
-2. a cell missing or older than the snapshot → run that cell (one run per cell partition; runs go two at a
-   time on this 2-core box, the run queue's limit, and each can be re-run alone from the UI);
-3. every cell newer than the snapshot, the scoreboard older than the newest cell → run the scoreboard.
+2. a cell missing, or computed from another snapshot (content id) or another configuration of the profile
+   than the current ones → run that cell (one run per cell partition; runs go two at a time on this 2-core box,
+   the run queue's limit, and each can be re-run alone from the UI);
+3. every cell current, the scoreboard older than the newest cell → run the scoreboard.
 
-Run keys name the event that triggered a request, so the daemon never launches the same step twice for it
-(a failed cell is not retried in a loop; re-run it from the UI). The state-based rule also makes a first tick
-with no cursor safe: partitions already complete request nothing.
+Freshness is judged by content, not by event order: a cell that started on an old snapshot and finished after
+a new one is still behind, and a snapshot re-materialised with identical content re-runs nothing.
+
+Run keys name what a request is for (the triggering event, or the snapshot and configuration a cell must
+match), so the daemon never launches the same step twice for it: a failed step is not retried in a loop
+(re-run it from the UI). The state-based rule also makes a first tick with no cursor safe: partitions already
+complete request nothing. The cursor keeps one position per watched asset, so a busy asset's backlog is read
+page by page and never skipped. A record the sensor cannot interpret (a profile removed from the manifest, a
+malformed key) is logged and passed over, never allowed to stop the sensor.
 """
 
+import json
 from collections.abc import Iterable
 
 import dagster as dg
@@ -22,9 +30,11 @@ from assets.selection import selection
 from assets.tournament import tournament_cells, tournament_inputs, tournament_scoreboard
 from partitions import cell_keys, cell_of, parse_partition_key, partition_key, tournament_cell_partitions
 from resources import ManifestResource
+from tsp_platform.config import ConfigError
 
-MATERIALIZATION = dg.DagsterEventType.ASSET_MATERIALIZATION
 RECORDS_PER_TICK = 1000
+WATCHED = (selection, tournament_inputs, tournament_cells, tournament_scoreboard)
+UNREADABLE = (ValueError, KeyError, ConfigError)
 
 tournament_inputs_job = dg.define_asset_job(
     "tournament_inputs_job", selection=dg.AssetSelection.assets(tournament_inputs),
@@ -48,8 +58,17 @@ def _new_records(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, after
     return list(result.records)
 
 
-def _latest(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, partitions: Iterable[str]) -> dict[str, int]:
-    return dict(instance.get_latest_storage_id_by_partition(asset.key, MATERIALIZATION, set(partitions)))
+def _latest(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, partition: str):
+    """The latest materialisation record of one partition of `asset`, or None."""
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=[partition]), limit=1
+    )
+    return result.records[0] if result.records else None
+
+
+def _meta(record, name: str) -> str | None:
+    value = record.asset_materialization.metadata.get(name)
+    return None if value is None else str(value.value)
 
 
 def _partition_of_record(record) -> str | None:
@@ -62,34 +81,45 @@ def _partition_of_record(record) -> str | None:
     return key
 
 
-def plan_requests(instance: dg.DagsterInstance, manifest, partitions: Iterable[str]):
+def _next_steps(instance: dg.DagsterInstance, manifest, key: str) -> tuple[list[dg.RunRequest], list[str]]:
+    profile_name, day = parse_partition_key(key)
+    profile = manifest.profile(profile_name)
+    cells = cell_keys(profile, day)
+    selected = _latest(instance, selection, key)
+    if selected is None:
+        return [], []
+    snapshot = _latest(instance, tournament_inputs, key)
+    if snapshot is None or snapshot.storage_id < selected.storage_id:
+        return [dg.RunRequest(job_name=tournament_inputs_job.name, partition_key=key,
+                              run_key=f"inputs:{key}:{selected.storage_id}")], cells
+    snapshot_id, config_id = _meta(snapshot, "snapshot_id"), profile.config_id()
+    latest = {c: _latest(instance, tournament_cells, c) for c in cells}
+    behind = [c for c, r in latest.items()
+              if r is None or _meta(r, "snapshot_id") != snapshot_id or _meta(r, "config_id") != config_id]
+    if behind:
+        return [dg.RunRequest(job_name=tournament_cells_job.name, partition_key=c,
+                              run_key=f"cells:{c}:{snapshot_id}:{config_id}") for c in behind], cells
+    newest = max(r.storage_id for r in latest.values())
+    board = _latest(instance, tournament_scoreboard, key)
+    if board is None or board.storage_id < newest:
+        return [dg.RunRequest(job_name=tournament_scoreboard_job.name, partition_key=key,
+                              run_key=f"scoreboard:{key}:{newest}")], cells
+    return [], cells
+
+
+def plan_requests(instance: dg.DagsterInstance, manifest, partitions: Iterable[str], log=None):
     """(run requests, cell keys to add) that bring each profile × date partition one step forward."""
     requests, to_add = [], []
     existing = set(instance.get_dynamic_partitions(tournament_cell_partitions.name))
     for key in sorted(set(partitions)):
-        profile_name, day = parse_partition_key(key)
-        profile = manifest.profile(profile_name)
-        cells = cell_keys(profile, day)
+        try:
+            steps, cells = _next_steps(instance, manifest, key)
+        except UNREADABLE as error:
+            if log is not None:
+                log.warning(f"tournament_fanout: passing over partition {key!r}: {error}")
+            continue
+        requests += steps
         to_add += [c for c in cells if c not in existing and c not in to_add]
-        selected = _latest(instance, selection, [key]).get(key)
-        snapshot = _latest(instance, tournament_inputs, [key]).get(key)
-        if selected is None:
-            continue
-        if snapshot is None or snapshot < selected:
-            requests.append(dg.RunRequest(job_name=tournament_inputs_job.name, partition_key=key,
-                                          run_key=f"inputs:{key}:{selected}"))
-            continue
-        done = _latest(instance, tournament_cells, cells)
-        behind = [c for c in cells if done.get(c, -1) < snapshot]
-        if behind:
-            requests += [dg.RunRequest(job_name=tournament_cells_job.name, partition_key=c,
-                                       run_key=f"cells:{c}:{snapshot}") for c in behind]
-            continue
-        newest_cell = max(done[c] for c in cells)
-        board = _latest(instance, tournament_scoreboard, [key]).get(key, -1)
-        if board < newest_cell:
-            requests.append(dg.RunRequest(job_name=tournament_scoreboard_job.name, partition_key=key,
-                                          run_key=f"scoreboard:{key}:{newest_cell}"))
     return requests, to_add
 
 
@@ -99,18 +129,23 @@ def plan_requests(instance: dg.DagsterInstance, manifest, partitions: Iterable[s
     description="When selection materialises: snapshot, add and run the tournament cells, then the scoreboard",
 )
 def tournament_fanout(context: dg.SensorEvaluationContext, manifest: ManifestResource) -> dg.SensorResult:
-    after = int(context.cursor) if context.cursor else 0
-    touched, newest = set(), after
-    for asset in (selection, tournament_inputs, tournament_cells, tournament_scoreboard):
-        for record in _new_records(context.instance, asset, after):
-            newest = max(newest, record.storage_id)
-            partition = _partition_of_record(record)
+    positions = json.loads(context.cursor) if context.cursor else {}
+    touched = set()
+    for asset in WATCHED:
+        name = asset.key.to_user_string()
+        for record in _new_records(context.instance, asset, int(positions.get(name, 0))):
+            positions[name] = record.storage_id  # ascending: the last one read is the furthest
+            try:
+                partition = _partition_of_record(record)
+            except UNREADABLE as error:
+                context.log.warning(f"tournament_fanout: passing over {name} {record.partition_key!r}: {error}")
+                continue
             if partition is not None:
                 touched.add(partition)
-    requests, to_add = plan_requests(context.instance, manifest.manifest(), touched)
+    requests, to_add = plan_requests(context.instance, manifest.manifest(), touched, context.log)
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[tournament_cell_partitions.build_add_request(to_add)] if to_add else [],
-        cursor=str(newest),
+        cursor=json.dumps(positions, sort_keys=True),
         skip_reason=None if requests or to_add else "no tournament step is behind",
     )

@@ -6,6 +6,7 @@ runs short; the default configuration is what `make demo` runs.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -17,14 +18,19 @@ import yaml
 
 from assets.definitions import build_definitions
 from assets.tournament_sensor import tournament_fanout
-from partitions import cell_key, partition_key, tournament_cell_partitions
+from partitions import cell_key, partition_key, partition_tags, tournament_cell_partitions
 from resources import ManifestResource, resources_for
 from tests.test_alpha_cycle import run_alpha
 from tests.test_data_cycle import QUIET, checks_by_name, run_cycle, seed
 from tests.test_point_in_time import perturb_after
 from tsp_platform.config.manifest import DEFAULT_MANIFEST
 from tsp_platform.lakehouse import Lakehouse
-from tsp_platform.tournament.stage import cells_directory
+from tsp_platform.config import load_manifest
+from tsp_platform.config.models import DiscoverySource
+from tsp_platform.selection.atoms import atoms_frame
+from tsp_platform.context import StageContext
+from tsp_platform.tournament.snapshot import TournamentSnapshot
+from tsp_platform.tournament.stage import build_snapshot, cells_directory, snapshot_directory
 
 PROFILE, DAY = "us_equities_sample", "2022-12-28"
 SMALL = {
@@ -114,9 +120,40 @@ def test_sensor_fans_out_snapshot_then_cells_then_scoreboard(tournament):
     ]
     partitions = tournament["instance"].get_dynamic_partitions(tournament_cell_partitions.name)
     assert sorted(partitions) == sorted(cell_key(PROFILE, DAY, g) for g in GROUPS)
-    # Every run key names its trigger, so the daemon never launches one step twice for the same event.
-    keys = [r.run_key for tick_requests in history for r in tick_requests]
-    assert len(keys) == len(set(keys)) and all(keys)
+
+
+def test_a_step_is_requested_under_the_same_run_key_until_it_succeeds(tmp_path):
+    """Two ticks before anything runs ask for the same runs under the same keys, so the daemon launches each once
+    (and a failed step is not relaunched in a loop)."""
+    with dg.instance_for_test() as instance:
+        defs, manifest_path, _ = prepare(tmp_path, instance)
+        first, second = tick(instance, manifest_path), tick(instance, manifest_path)
+        assert [r.run_key for r in first.run_requests] == [r.run_key for r in second.run_requests]
+        assert [r.job_name for r in first.run_requests] == ["tournament_inputs_job"]
+        assert execute(defs, instance, first.run_requests[0]).success
+        apply(instance, first)
+        cells = tick(instance, manifest_path, first.cursor)
+        again = tick(instance, manifest_path, first.cursor)
+        assert len(cells.run_requests) == len(GROUPS)
+        assert [r.run_key for r in cells.run_requests] == [r.run_key for r in again.run_requests]
+
+
+def test_the_cursor_pages_through_each_asset_without_skipping(tournament, monkeypatch):
+    import assets.tournament_sensor as sensor
+
+    instance = tournament["instance"]
+    selections = instance.fetch_materializations(dg.AssetKey("selection"), limit=100, ascending=True).records
+    cells = instance.fetch_materializations(dg.AssetKey("tournament_cells"), limit=100, ascending=True).records
+    assert len(cells) >= len(GROUPS)
+    monkeypatch.setattr(sensor, "RECORDS_PER_TICK", 1)
+    result = tick(instance, tournament["manifest"])
+    positions = json.loads(result.cursor)
+    # one record per asset and tick: each asset's position is its own first record, not the newest overall
+    assert positions["selection"] == selections[0].storage_id
+    assert positions["tournament_cells"] == cells[0].storage_id
+    for _ in range(len(cells) - 1):
+        result = tick(instance, tournament["manifest"], result.cursor)
+    assert json.loads(result.cursor)["tournament_cells"] == cells[-1].storage_id
 
 
 def test_every_cell_is_stored_with_its_returns_weights_and_windows(tournament):
@@ -243,6 +280,85 @@ def test_tournament_for_a_date_reads_nothing_after_it(tmp_path):
             hashes.append({t: lake.content_hash(t, PROFILE, date.fromisoformat(cut)) for t in TOURNAMENT_TABLES})
             assert lake.read_partition("tournament_returns", PROFILE, date.fromisoformat(cut)).height > 0
     assert hashes[0] == hashes[1]
+
+
+def test_a_configuration_change_reruns_the_cells(tmp_path, tournament):
+    defs, instance, lake = tournament["defs"], tournament["instance"], tournament["lake"]
+    changed = small_manifest(tmp_path, {**SMALL, "gates": {"max_avg_turnover": 0.4}})
+    changed_defs = build_definitions(resources_for(lake.path, changed))
+    scoreboard = dg.RunRequest(job_name="tournament_scoreboard_job", partition_key=str(partition_key(PROFILE, DAY)))
+    result = execute(changed_defs, instance, scoreboard, raise_on_error=False)
+    assert not result.success and "another configuration" in failure_message(result)
+    requests = tick(instance, changed).run_requests  # no cursor: the partition is looked at afresh
+    assert [r.job_name for r in requests] == ["tournament_cells_job"] * len(GROUPS)
+    drive(changed_defs, instance, changed)
+    board = lake.read_partition("tournament_scoreboard", PROFILE, date.fromisoformat(DAY))
+    assert set(board["gates_id"]) == {load_manifest(changed).profile(PROFILE).tournament.gates.config_id()}
+    drive(defs, instance, tournament["manifest"])  # back to the module's configuration
+
+
+def test_tournament_gates_fail_on_a_damaged_snapshot_or_tampered_returns(tournament):
+    defs, instance, lake, root = tournament["defs"], tournament["instance"], tournament["lake"], tournament["root"]
+    as_of = date.fromisoformat(DAY)
+    gates = defs.resolve_job_def("tournament_gates")
+    run = lambda: gates.execute_in_process(instance=instance, tags=partition_tags(PROFILE, DAY),  # noqa: E731
+                                           run_config=QUIET, raise_on_error=False)
+    assert all(c.passed for c in checks_by_name(run()).values())
+    returns_file = snapshot_directory(root, PROFILE, as_of).resolve() / "returns.parquet"
+    original = returns_file.read_bytes()
+    returns_file.write_bytes(original[:-100])
+    try:
+        checks = checks_by_name(run())
+        assert not checks["tournament_inputs:returns_valid"].passed
+        assert "content does not match" in checks["tournament_inputs:returns_valid"].description
+    finally:
+        returns_file.write_bytes(original)
+    stored = lake.read_partition("tournament_returns", PROFILE, as_of)
+    lake.replace_partition("tournament_returns", PROFILE, as_of,
+                           stored.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.col("ret") + 0.01)
+                                               .otherwise(pl.col("ret")).alias("ret")))
+    try:
+        checks = checks_by_name(run())
+        assert not checks["tournament_scoreboard:metrics_reproduce"].passed
+        assert checks["tournament_scoreboard:all_cells_ran"].passed
+    finally:
+        lake.replace_partition("tournament_returns", PROFILE, as_of, stored)
+
+
+def test_a_snapshot_too_short_for_one_window_is_refused_and_nothing_is_written(tournament):
+    lake, as_of = tournament["lake"], date.fromisoformat(DAY)
+    profile = load_manifest(tournament["manifest"]).profile(PROFILE)
+    short = profile.model_copy(update={"tournament": profile.tournament.model_copy(update={"history_days": 200})})
+    with pytest.raises(ValueError, match="fewer than train \\+ test = 292"):
+        build_snapshot(StageContext(lake, short, as_of))
+
+
+def test_windows_choose_from_their_own_pools(tournament):
+    """Each window's pool is discovery as of its own date: the pools differ over time, none is dated after its
+    window, and every stored selection comes from its window's pool."""
+    lake, as_of = tournament["lake"], date.fromisoformat(DAY)
+    snapshot, _ = TournamentSnapshot.read(snapshot_directory(tournament["root"], PROFILE, as_of))
+    pools = snapshot.pool_map()
+    assert len(pools) > 1 and max(pools) <= as_of
+    assert len({frozenset(p) for p in pools.values()}) > 1  # the universe changes through time
+    windows = lake.read_partition("tournament_windows", PROFILE, as_of).filter(
+        (pl.col("engine") == "custom") & (pl.col("simulator") == "custom"))
+    for row in windows.iter_rows(named=True):
+        assert row["pool_date"] is not None and row["pool_date"] <= row["rebalance_date"]
+        chosen = [a for a in row["selected_ids"].split(",") if a]
+        assert set(chosen) <= pools[row["pool_date"]], row["window_index"]
+
+
+def test_a_live_profile_replays_only_the_pools_it_stored(tournament):
+    """A live screener cannot be asked about the past: the snapshot offers the pools the data cycle stored (here
+    only D's), so every earlier window will hold cash instead of trading today's survivors."""
+    lake, as_of = tournament["lake"], date.fromisoformat(DAY)
+    profile = load_manifest(tournament["manifest"]).profile(PROFILE)
+    live = profile.model_copy(update={"discovery": DiscoverySource.TRADINGVIEW})
+    snapshot = build_snapshot(StageContext(lake, live, as_of))
+    assert list(snapshot.pool_map()) == [as_of]
+    assert snapshot.pool_map()[as_of] == frozenset(
+        atoms_frame(lake.read_partition("raw_pool", PROFILE, as_of))["atom_id"])
 
 
 def test_checks_are_reported_on_the_snapshot(tournament):
