@@ -146,8 +146,6 @@ def demo_partitions() -> list[tuple[str, str]]:
 
 def _run_default_tournament() -> int:
     """The default profile's walk-forward tournament at its latest date, then its strict scoreboard."""
-    from datetime import date
-
     from resources import lakehouse_path
     from tsp_cli.tournament import drive_tournament, print_scoreboard
 
@@ -156,8 +154,7 @@ def _run_default_tournament() -> int:
     print(f"\ntournament {profile.name} as of {profile.latest_date} (snapshot → cells → scoreboard)")
     if not drive_tournament(profile.name, profile.latest_date.isoformat()):
         return 1
-    board = Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, date.fromisoformat(
-        profile.latest_date.isoformat()))
+    board = Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, profile.latest_date)
     print_scoreboard(board)
     return 0
 

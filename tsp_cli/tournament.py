@@ -9,6 +9,7 @@ scoreboard, which do, run one at a time here.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -37,7 +38,7 @@ def drive_tournament(profile: str, as_of: str, workers: int = 2) -> bool:
     from tsp_platform.config import load_manifest
 
     instance = dg.DagsterInstance.get()
-    manifest = load_manifest(None)
+    manifest = load_manifest(os.environ.get("TSP_MANIFEST") or None)
     key = str(partition_key(profile, as_of))
     seen: set[str] = set()
     for _ in range(MAX_STEPS):
@@ -79,6 +80,9 @@ def print_scoreboard(board, top: int = 10) -> None:
                                           or "none"))
         if strict.height:
             print(strict.select("strict_rank", *cols).head(top))
+        else:
+            print("  best simulated cells by Sharpe, with the gates they failed")
+            print(cells.sort("sharpe", descending=True, nulls_last=True).select(*cols[:6], "failed_gates").head(top))
         print("  baselines")
         print(board.filter(pl.col("is_baseline")).select(cols))
         failures = (
