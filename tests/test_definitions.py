@@ -23,8 +23,15 @@ def test_definitions_load_with_the_contracted_assets_checks_and_jobs():
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     gates = {"gaps", "staleness", "toxic_return", "ohlc_consistency", "flat_closes", "history_floor", "weekend_padding"}
     assert {("ohlcv_history", g) for g in gates} <= checks
-    for name in ("seed_lakehouse", "data_cycle", "health_gates", "dbt_health_gates"):
+    for name in ("seed_lakehouse", "data_cycle", "health_gates", "dbt_health_gates", "alpha_cycle",
+                 "tournament_inputs_job", "tournament_cells_job", "tournament_scoreboard_job", "tournament_gates"):
         assert defs.resolve_job_def(name) is not None
+    assert {"tournament_inputs", "tournament_cells", "tournament_scoreboard"} <= keys
+    cells = graph.get(dg.AssetKey("tournament_cells")).partitions_def
+    assert isinstance(cells, dg.DynamicPartitionsDefinition) and cells.name == "tournament_cells"
+    sensor = defs.resolve_sensor_def("tournament_fanout")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {j.name for j in sensor.jobs} == {"tournament_inputs_job", "tournament_cells_job", "tournament_scoreboard_job"}
 
 
 def test_partitions_are_profile_by_date_and_keys_come_from_the_helper():

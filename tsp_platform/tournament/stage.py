@@ -1,7 +1,8 @@
 """Tournament stages for one (profile, as-of) partition: the Parquet snapshot, one cell group, the scoreboard.
 
-* `build_snapshot` reads the lakehouse once (pool, returns over `tournament.history_days`, bars, execution
-  metadata) into a `TournamentSnapshot`; fan-out cells read that snapshot, never the database.
+* `build_snapshot` reads the lakehouse once (every window's pool as of its own date, returns over
+  `tournament.history_days`, bars, execution metadata) into a validated `TournamentSnapshot`; fan-out cells
+  read that snapshot, never the database.
 * `run_cell_group` runs one group of cells from the snapshot: an allocation engine's cells (every scorer ×
   risk profile) or the baselines, each simulated by every configured simulator. Allocation is planned once per
   cell and shared by the simulators, so parity compares the same weights. The frictionless twin (for friction
