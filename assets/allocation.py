@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from assets._audit import audited
 from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import stage_context
@@ -19,6 +20,7 @@ ALLOCATION_GROUP = "allocation"
     partitions_def=profile_date_partitions, deps=[selection], group_name=ALLOCATION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "numpy"},
 )
+@audited(reads=("returns_matrix",), writes=("regimes",))
 def regime(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """QUIET / NORMAL / TURBULENT / CRISIS from the volatility ratio, permutation entropy and DWT turbulence."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -41,6 +43,7 @@ def regime(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, mani
     partitions_def=profile_date_partitions, deps=[selection, regime], group_name=ALLOCATION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "numpy"},
 )
+@audited(reads=("selection_winners", "regimes"), writes=("portfolio_weights", "allocation_runs"))
 def portfolio_weights(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Atom and flattened physical weights per engine × risk profile, with the fallback used and the solve time."""
     ctx = stage_context(context, lakehouse, manifest)

@@ -7,6 +7,7 @@ Each asset is a thin shell over a domain stage (tsp_platform); all lakehouse wri
 import dagster as dg
 import polars as pl
 
+from assets._audit import audited
 from assets._metadata import markdown_table
 from partitions import partition_of, profile_date_partitions
 from resources import DUCKDB_POOL, LakehouseResource, LiveSourcesResource, ManifestResource
@@ -26,7 +27,8 @@ def stage_context(context, lakehouse: LakehouseResource, manifest: ManifestResou
 
 
 @dg.asset(group_name="ingest", pool=DUCKDB_POOL, kinds={"duckdb", "python"})
-def embedded_market_data(lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
+@audited(reads=(), writes=("symbols", "ohlcv"))
+def embedded_market_data(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Seed the lakehouse with the offline data: skfolio's S&P 500 sample and the SYNTHETIC crypto market."""
     reports = seed_embedded(lakehouse.lakehouse(), manifest.manifest())
     metadata = {}
@@ -44,6 +46,7 @@ def embedded_market_data(lakehouse: LakehouseResource, manifest: ManifestResourc
     pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
+@audited(reads=("symbols",), writes=("scan_results", "discovery_runs"))
 def discovery_scan(
     context: dg.AssetExecutionContext,
     lakehouse: LakehouseResource,
@@ -75,6 +78,7 @@ def discovery_scan(
     partitions_def=profile_date_partitions, deps=[discovery_scan], group_name=DATA_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
+@audited(reads=("scan_results",), writes=("raw_pool",))
 def raw_pool(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Aggregate scans into candidate atoms: dedup, one quote per base, stablecoins out, floors, cap."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -95,6 +99,7 @@ def raw_pool(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, ma
     partitions_def=profile_date_partitions, deps=[raw_pool], group_name=DATA_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
+@audited(reads=("raw_pool",), writes=("health_results",))
 def ohlcv_history(
     context: dg.AssetExecutionContext,
     lakehouse: LakehouseResource,
@@ -128,6 +133,7 @@ def ohlcv_history(
     partitions_def=profile_date_partitions, deps=[ohlcv_history], group_name=DATA_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
+@audited(reads=("raw_pool", "health_results"), writes=("returns_matrix", "returns_exclusions"))
 def returns_matrix(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Calendar-aware daily returns over the lookback, long form; quarantined and short histories excluded."""
     ctx = stage_context(context, lakehouse, manifest)

@@ -7,6 +7,7 @@ import dagster as dg
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhere)
 from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
 from assets.allocation import ALLOCATION_ASSETS, portfolio_weights_checks
+from assets.audit import AUDIT_ASSETS, AUDIT_CHECKS
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
 from assets.selection import SELECTION_ASSETS, selection_checks
@@ -39,6 +40,10 @@ tournament_gates_job = dg.define_asset_job(
     description="Re-run the tournament checks of a partition: the stored snapshot re-read from disk, the stored "
     "cells and scoreboard (launch with `partitions.partition_tags`)",
 )
+audit_job = dg.define_asset_job(
+    "audit_ledger_job", selection=dg.AssetSelection.assets(*AUDIT_ASSETS),
+    description="Export the audit ledger to audit.jsonl and verify the whole chain",
+)
 alpha_cycle_job = dg.define_asset_job(
     "alpha_cycle",
     selection=dg.AssetSelection.assets(*SELECTION_ASSETS, *ALLOCATION_ASSETS),
@@ -56,10 +61,10 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
         assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, *TOURNAMENT_ASSETS,
-                dbt_check_assets],
-        asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS],
+                *AUDIT_ASSETS, dbt_check_assets],
+        asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS, *AUDIT_CHECKS],
         jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job,
-              *TOURNAMENT_JOBS, tournament_gates_job],
+              *TOURNAMENT_JOBS, tournament_gates_job, audit_job],
         sensors=[tournament_fanout],
         resources=resources if resources is not None else build_resources(),
     )

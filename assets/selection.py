@@ -6,6 +6,7 @@ import json
 import dagster as dg
 import polars as pl
 
+from assets._audit import audited
 from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import returns_matrix, stage_context
@@ -20,6 +21,7 @@ SELECTION_GROUP = "selection"
     partitions_def=profile_date_partitions, deps=[returns_matrix], group_name=SELECTION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "numpy"},
 )
+@audited(reads=("raw_pool", "returns_matrix"), writes=("features",))
 def feature_store(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Raw features of every atom in the pool, computed only from data up to the as-of date."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -43,6 +45,7 @@ def feature_store(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
     partitions_def=profile_date_partitions, deps=[feature_store], group_name=SELECTION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "scipy"},
 )
+@audited(reads=("features", "returns_matrix"), writes=("feature_probabilities", "selection_scores", "clusters", "selection_vetoes", "selection_winners", "selection_runs"))
 def selection(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Log-MPS (champion) and challenger scores, correlation clusters, HTR winners per scorer."""
     ctx = stage_context(context, lakehouse, manifest)

@@ -11,11 +11,12 @@
 import dagster as dg
 import polars as pl
 
+from assets._audit import audited, record_outcomes
 from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import ohlcv_history, raw_pool, stage_context
 from assets.selection import selection
-from partitions import cell_of, profile_date_partitions, tournament_cell_partitions
+from partitions import cell_key, cell_of, profile_date_partitions, tournament_cell_partitions
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
 from tsp_platform.context import validate_run_id
 from tsp_platform.lakehouse.frame_files import FrameFilesError
@@ -40,6 +41,7 @@ def _snapshot(context, lakehouse: LakehouseResource, manifest: ManifestResource)
     partitions_def=profile_date_partitions, deps=[ohlcv_history, raw_pool, selection], group_name=TOURNAMENT_GROUP,
     pool=DUCKDB_POOL, kinds={"duckdb", "parquet"},
 )
+@audited(reads=("raw_pool", "health_results"), writes=())
 def tournament_inputs(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """The partition's tournament snapshot as Parquet files: every window's pool as of its own date, returns over
     the tournament span, bars for the execution snapshots. An unusable snapshot (too short a span, an invalid
@@ -119,6 +121,7 @@ def tournament_cells(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
     deps=[dg.AssetDep(tournament_cells, partition_mapping=dg.AllPartitionMapping())],
     group_name=TOURNAMENT_GROUP, pool=DUCKDB_POOL, kinds={"duckdb", "polars"},
 )
+@audited(reads=(), writes=("tournament_cells", "tournament_returns", "tournament_weights", "tournament_windows", "tournament_scoreboard"))
 def tournament_scoreboard(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Every cell's results stored in the lakehouse, and the strict scoreboard of the profile × date."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -136,6 +139,13 @@ def tournament_scoreboard(context: dg.AssetExecutionContext, lakehouse: Lakehous
         )
     _, content_id = _snapshot(context, lakehouse, manifest)
     board = store_tournament(ctx, batches, content_id)
+    record_outcomes(context, lakehouse, manifest, [
+        {"step": "tournament_cells", "partition": cell_key(ctx.profile.name, ctx.as_of, b.group), "status": "success",
+         "outputs": {"batch_id": b.content_id, "snapshot_id": b.snapshot_id, "config_id": b.config_id},
+         "summary": {"cells": b.cells.height, "failed": b.cells.filter(pl.col("status") == "failed").height,
+                     "cell_run_id": b.cells["run_id"][0] if b.cells.height else ""}}
+        for b in batches
+    ])
     strict = board.filter(pl.col("strict"))
     return dg.MaterializeResult(
         metadata={

@@ -23,6 +23,10 @@ class LakehouseResource(dg.ConfigurableResource):
     def lakehouse(self) -> Lakehouse:
         return Lakehouse(self.path)
 
+    def audit_path(self) -> Path:
+        """The exported ledger, `audit.jsonl`, beside the database file."""
+        return Path(self.path).resolve().parent / "audit.jsonl"
+
     def snapshot_root(self) -> Path:
         """Parquet snapshots for fan-out work sit beside the database file, never inside it."""
         return Path(self.path).resolve().parent / "snapshots"

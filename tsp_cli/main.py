@@ -186,6 +186,19 @@ def cmd_seed(args) -> int:
     return 0
 
 
+def cmd_ledger_verify(args) -> int:
+    """Exit 0 when every record of the exported ledger verifies, 1 naming the first bad record, 2 when unreadable."""
+    from tsp_platform.audit.store import verify_file
+
+    try:
+        result = verify_file(args.path)
+    except (FileNotFoundError, OSError, UnicodeDecodeError) as error:
+        print(f"ledger verify: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.path}: {result}")
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsp", description="tsp-platform command line")
     parser.add_argument("--lakehouse", help="DuckDB file (default: TSP_LAKEHOUSE or the manifest's lakehouse_path)")
@@ -207,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     mat.set_defaults(func=cmd_materialize)
 
     sub.add_parser("demo", help="seed, run the default partitions, print where the results are").set_defaults(func=cmd_demo)
+
+    ledger = sub.add_parser("ledger", help="the audit ledger").add_subparsers(dest="ledger_command", required=True)
+    verify = ledger.add_parser("verify", help="verify an exported audit.jsonl: exit 1 naming the first bad record")
+    verify.add_argument("path")
+    verify.set_defaults(func=cmd_ledger_verify)
     return parser
 
 

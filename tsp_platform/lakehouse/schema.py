@@ -408,6 +408,23 @@ TOURNAMENT_SCOREBOARD = partitioned(
     key=(*_CELL_KEY, "simulator"),
 )
 
+# -- audit ----------------------------------------------------------------------------------------------------
+
+AUDIT_LEDGER = Table(
+    "audit_ledger",
+    (
+        ("seq", "INTEGER NOT NULL"),  # 0, 1, 2, … in append order
+        ("kind", "VARCHAR NOT NULL"),  # genesis | intent | outcome
+        ("run_id", "VARCHAR NOT NULL"),
+        ("step", "VARCHAR"),
+        ("partition_key", "VARCHAR"),
+        ("prev_hash", "VARCHAR NOT NULL"),
+        ("hash", "VARCHAR NOT NULL"),
+        ("record", "VARCHAR NOT NULL"),  # the canonical JSON that was hashed, with its hash: verified as stored
+    ),
+    key=("seq",),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -415,5 +432,6 @@ TABLES: dict[str, Table] = {
         DISCOVERY_RUNS, FEATURES, FEATURE_PROBABILITIES, SELECTION_SCORES, CLUSTERS, SELECTION_VETOES, SELECTION_WINNERS, SELECTION_RUNS,
         REGIMES, PORTFOLIO_WEIGHTS, ALLOCATION_RUNS,
         TOURNAMENT_CELLS, TOURNAMENT_RETURNS, TOURNAMENT_WEIGHTS, TOURNAMENT_WINDOWS, TOURNAMENT_SCOREBOARD,
+        AUDIT_LEDGER,
     )
 }

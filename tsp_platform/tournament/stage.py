@@ -175,6 +175,7 @@ class CellBatch:
     returns: pl.DataFrame
     weights: pl.DataFrame
     windows: pl.DataFrame
+    content_id: str = ""  # the written batch's content id (set when read back)
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return dict(zip(CELL_TABLES, (self.cells, self.returns, self.weights, self.windows)))
@@ -185,8 +186,9 @@ class CellBatch:
 
     @classmethod
     def read(cls, directory: Path) -> "CellBatch":
-        frames, info, _ = read_frames(directory, CELL_TABLES)
+        frames, info, content_id = read_frames(directory, CELL_TABLES)
         return cls(group=info["group"], snapshot_id=info["snapshot_id"], config_id=info["config_id"],
+                   content_id=content_id,
                    **{name.removeprefix("tournament_"): frame for name, frame in frames.items()})
 
 
