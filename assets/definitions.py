@@ -8,6 +8,7 @@ import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhe
 from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
 from assets.allocation import ALLOCATION_ASSETS, portfolio_weights_checks
 from assets.audit import AUDIT_ASSETS, AUDIT_CHECKS
+from assets.orders import ORDER_ASSETS
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
 from assets.selection import SELECTION_ASSETS, selection_checks
@@ -46,8 +47,8 @@ audit_job = dg.define_asset_job(
 )
 alpha_cycle_job = dg.define_asset_job(
     "alpha_cycle",
-    selection=dg.AssetSelection.assets(*SELECTION_ASSETS, *ALLOCATION_ASSETS),
-    description="feature_store → selection → regime → portfolio_weights on a gated data cycle "
+    selection=dg.AssetSelection.assets(*SELECTION_ASSETS, *ALLOCATION_ASSETS, *ORDER_ASSETS),
+    description="feature_store → selection → regime → portfolio_weights → rebalance_orders on a gated data cycle "
     "(the tournament_fanout sensor takes selection on to the tournament)",
 )
 
@@ -61,7 +62,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
         assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, *TOURNAMENT_ASSETS,
-                *AUDIT_ASSETS, dbt_check_assets],
+                *ORDER_ASSETS, *AUDIT_ASSETS, dbt_check_assets],
         asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS, *AUDIT_CHECKS],
         jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job,
               *TOURNAMENT_JOBS, tournament_gates_job, audit_job],

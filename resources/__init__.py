@@ -23,13 +23,16 @@ class LakehouseResource(dg.ConfigurableResource):
     def lakehouse(self) -> Lakehouse:
         return Lakehouse(self.path)
 
+    def output_dir(self) -> Path:
+        """Files the platform writes (snapshots, orders, reports, the ledger export) sit beside the database."""
+        return Path(self.path).resolve().parent
+
     def audit_path(self) -> Path:
-        """The exported ledger, `audit.jsonl`, beside the database file."""
-        return Path(self.path).resolve().parent / "audit.jsonl"
+        return self.output_dir() / "audit.jsonl"
 
     def snapshot_root(self) -> Path:
-        """Parquet snapshots for fan-out work sit beside the database file, never inside it."""
-        return Path(self.path).resolve().parent / "snapshots"
+        """Parquet snapshots for fan-out work, never read from the database file itself."""
+        return self.output_dir() / "snapshots"
 
 
 class ManifestResource(dg.ConfigurableResource):

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from tsp_platform.frozen import FrozenConfig, FrozenDict  # noqa: F401  (re-exported)
 from tsp_platform.allocation.config import AllocationConfig
 from tsp_platform.selection.config import SelectionConfig
+from tsp_platform.orders.config import OrdersSettings
 from tsp_platform.tournament.config import TournamentConfig
 
 
@@ -110,6 +111,7 @@ class ProfileSettings(FrozenConfig):
     selection: SelectionConfig | None = None
     allocation: AllocationConfig | None = None
     tournament: TournamentConfig | None = None
+    orders: OrdersSettings | None = None
     live: bool | None = None
 
 
@@ -135,6 +137,7 @@ class Profile(FrozenConfig):
     selection: SelectionConfig = Field(default_factory=lambda: SelectionConfig())
     allocation: AllocationConfig = Field(default_factory=lambda: AllocationConfig())
     tournament: TournamentConfig = TournamentConfig()
+    orders: OrdersSettings = OrdersSettings()
     live: bool = False
 
     @model_validator(mode="after")

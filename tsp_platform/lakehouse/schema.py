@@ -408,6 +408,25 @@ TOURNAMENT_SCOREBOARD = partitioned(
     key=(*_CELL_KEY, "simulator"),
 )
 
+# -- orders ---------------------------------------------------------------------------------------------------
+
+REBALANCE_ORDERS = partitioned(
+    "rebalance_orders",
+    (
+        ("symbol", "VARCHAR NOT NULL"),
+        ("side", "VARCHAR NOT NULL"),  # buy | sell
+        ("quantity", "DOUBLE NOT NULL"),  # a whole number of lots
+        ("price", "DOUBLE NOT NULL"),
+        ("notional", "DOUBLE NOT NULL"),
+        ("estimated_cost", "DOUBLE NOT NULL"),
+        ("target_quantity", "DOUBLE NOT NULL"),
+        ("current_quantity", "DOUBLE NOT NULL"),
+        ("engine", "VARCHAR NOT NULL"),
+        ("risk_profile", "VARCHAR NOT NULL"),
+    ),
+    key=("symbol",),
+)
+
 # -- audit ----------------------------------------------------------------------------------------------------
 
 AUDIT_LEDGER = Table(
@@ -432,6 +451,6 @@ TABLES: dict[str, Table] = {
         DISCOVERY_RUNS, FEATURES, FEATURE_PROBABILITIES, SELECTION_SCORES, CLUSTERS, SELECTION_VETOES, SELECTION_WINNERS, SELECTION_RUNS,
         REGIMES, PORTFOLIO_WEIGHTS, ALLOCATION_RUNS,
         TOURNAMENT_CELLS, TOURNAMENT_RETURNS, TOURNAMENT_WEIGHTS, TOURNAMENT_WINDOWS, TOURNAMENT_SCOREBOARD,
-        AUDIT_LEDGER,
+        REBALANCE_ORDERS, AUDIT_LEDGER,
     )
 }

@@ -1,0 +1,65 @@
+"""The `rebalance_orders` stage: a profile's final physical weights as of D → a lot-rounded order list.
+
+Decisions: the "final" weights are those of the profile's configured engine × risk profile
+(`orders.engine`, `orders.risk_profile`) in `portfolio_weights`; prices are each symbol's last close on or
+before D (point-in-time); lot sizes come from the symbols table (unknown: `orders.default_lot_size`); the
+current positions come from `orders.positions_file` (none: the book starts flat); costs use the profile's
+friction. Orders are stored in the lakehouse and written as CSV; nothing is sent anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from tsp_platform.context import StageContext
+from tsp_platform.lakehouse.schema import TABLES
+from tsp_platform.orders.rebalance import ORDER_COLUMNS, OrderConfig, OrderList, build_orders, read_positions
+
+ORDER_TABLE = "rebalance_orders"
+
+
+def final_weights(ctx: StageContext) -> pl.DataFrame:
+    """symbol, weight: the configured engine × risk profile's physical weights as of D."""
+    settings = ctx.profile.orders
+    weights = ctx.lakehouse.read_partition("portfolio_weights", ctx.profile.name, ctx.as_of)
+    if weights.is_empty():
+        raise LookupError(f"no portfolio weights for {ctx.profile.name} as of {ctx.as_of}: run the alpha cycle first")
+    chosen = weights.filter(
+        (pl.col("engine") == settings.engine.value) & (pl.col("risk_profile") == settings.risk_profile.value)
+        & (pl.col("level") == "physical")
+    )
+    if chosen.is_empty():
+        raise LookupError(
+            f"{ctx.profile.name} as of {ctx.as_of}: {settings.engine.value} × {settings.risk_profile.value} has no "
+            "weights (see allocation_runs for why); set orders.engine / orders.risk_profile"
+        )
+    return chosen.select(pl.col("name").alias("symbol"), "weight")
+
+
+def run_orders(ctx: StageContext, project_root: Path) -> OrderList:
+    settings = ctx.profile.orders
+    weights = final_weights(ctx)
+    if settings.positions_file:
+        path = Path(settings.positions_file)
+        positions = read_positions(path if path.is_absolute() else project_root / path)
+    else:
+        positions = pl.DataFrame(schema={"symbol": pl.String, "quantity": pl.Float64})
+    symbols = sorted(set(weights["symbol"]) | set(positions["symbol"]))
+    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of)
+    prices = bars.sort("date").group_by("symbol").agg(pl.col("close").drop_nulls().last().alias("price"))
+    lots = ctx.lakehouse.read_table("symbols").select("symbol", "lot_size")
+    config = OrderConfig(capital=settings.capital, friction_rate=ctx.profile.friction.total_rate,
+                         min_notional=settings.min_notional, default_lot_size=settings.default_lot_size)
+    return build_orders(weights, positions, prices, lots, config)
+
+
+def store_orders(ctx: StageContext, orders: OrderList) -> pl.DataFrame:
+    settings = ctx.profile.orders
+    rows = orders.orders.select(ORDER_COLUMNS).with_columns(
+        pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of"),
+        pl.lit(settings.engine.value).alias("engine"), pl.lit(settings.risk_profile.value).alias("risk_profile"),
+    )
+    rows = rows.select(TABLES[ORDER_TABLE].column_names)
+    ctx.lakehouse.replace_partition(ORDER_TABLE, ctx.profile.name, ctx.as_of, rows)
+    return rows
