@@ -51,9 +51,15 @@ def audited(reads: tuple[str, ...] = (), writes: tuple[str, ...] = ()) -> Callab
             params: dict = {}
             if context.has_partition_key:
                 partition = str(context.partition_key)
-                profile, as_of = partition_of(context)
-                params = {"profile": profile, "as_of": as_of,
-                          "profile_config_id": manifest.manifest().profile(profile).config_id()}
+                dims = context.partition_key.keys_by_dimension
+                if "profile" in dims:
+                    profile, as_of = partition_of(context)
+                    params = {"profile": profile, "as_of": as_of,
+                              "profile_config_id": manifest.manifest().profile(profile).config_id()}
+                else:  # a meta profile: its tables carry the meta name in their profile column
+                    profile, as_of = dims["meta"], dims["date"]
+                    params = {"meta": profile, "as_of": as_of,
+                              "meta_config_id": manifest.manifest().file.meta_profiles[profile].config_id()}
             base = {"step": context.asset_key.to_user_string(), "partition": partition}
             intent = {**base, "params": params, "inputs": _hashes(lake, reads, profile, as_of) if reads else {}}
             ledger.append(run_id, [("intent", intent)], genesis=environment_body(manifest.path))

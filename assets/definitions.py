@@ -8,6 +8,7 @@ import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads elsewhe
 from assets.data_cycle import DATA_CYCLE_ASSETS, embedded_market_data
 from assets.allocation import ALLOCATION_ASSETS, portfolio_weights_checks
 from assets.audit import AUDIT_ASSETS, AUDIT_CHECKS
+from assets.meta import META_ASSETS
 from assets.orders import ORDER_ASSETS
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
@@ -41,6 +42,10 @@ tournament_gates_job = dg.define_asset_job(
     description="Re-run the tournament checks of a partition: the stored snapshot re-read from disk, the stored "
     "cells and scoreboard (launch with `partitions.partition_tags`)",
 )
+meta_job = dg.define_asset_job(
+    "meta_portfolio_job", selection=dg.AssetSelection.assets(*META_ASSETS),
+    description="Allocate a meta profile across its sleeves' out-of-sample streams (partition: meta × date)",
+)
 audit_job = dg.define_asset_job(
     "audit_ledger_job", selection=dg.AssetSelection.assets(*AUDIT_ASSETS),
     description="Export the audit ledger to audit.jsonl and verify the whole chain",
@@ -62,10 +67,11 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
         assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, *TOURNAMENT_ASSETS,
-                *ORDER_ASSETS, *AUDIT_ASSETS, dbt_check_assets],
+                *ORDER_ASSETS, *META_ASSETS, *AUDIT_ASSETS,
+                dbt_check_assets],
         asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS, *AUDIT_CHECKS],
         jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job,
-              *TOURNAMENT_JOBS, tournament_gates_job, audit_job],
+              *TOURNAMENT_JOBS, tournament_gates_job, meta_job, audit_job],
         sensors=[tournament_fanout],
         resources=resources if resources is not None else build_resources(),
     )

@@ -54,6 +54,32 @@ def partition_tags(profile: str, as_of: date | str) -> dict[str, str]:
     return {"dagster/partition": str(key), **{f"dagster/partition/{dim}": k for dim, k in key.keys_by_dimension.items()}}
 
 
+META_DIM = "meta"
+meta_partitions = dg.MultiPartitionsDefinition(
+    {META_DIM: dg.StaticPartitionsDefinition(sorted(MANIFEST.file.meta_profiles) or ["none"]), DATE_DIM: as_of_partitions}
+)
+
+
+def sleeve_mapping() -> dg.MultiPartitionMapping:
+    """A meta × date partition depends on each of its sleeves' profile × date partitions (same date)."""
+    by_sleeve: dict[str, set[str]] = {}
+    for name, meta in MANIFEST.file.meta_profiles.items():
+        for sleeve in meta.sleeves:
+            by_sleeve.setdefault(sleeve, set()).add(name)
+    return dg.MultiPartitionMapping({
+        PROFILE_DIM: dg.DimensionPartitionMapping(META_DIM, dg.StaticPartitionMapping(by_sleeve)),
+        DATE_DIM: dg.DimensionPartitionMapping(DATE_DIM, dg.IdentityPartitionMapping()),
+    })
+
+
+def meta_key(meta: str, as_of: date | str) -> dg.MultiPartitionKey:
+    day = as_of if isinstance(as_of, str) else as_of.isoformat()
+    date.fromisoformat(day)
+    if meta not in MANIFEST.file.meta_profiles:
+        raise ValueError(f"unknown meta profile {meta!r} (known: {sorted(MANIFEST.file.meta_profiles)})")
+    return dg.MultiPartitionKey({META_DIM: meta, DATE_DIM: day})
+
+
 tournament_cell_partitions = dg.DynamicPartitionsDefinition(name="tournament_cells")
 KEY_SEPARATOR = "|"
 

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from tsp_platform.frozen import FrozenConfig, FrozenDict  # noqa: F401  (re-exported)
 from tsp_platform.allocation.config import AllocationConfig
 from tsp_platform.selection.config import SelectionConfig
+from tsp_platform.meta.config import MetaProfile
 from tsp_platform.orders.config import OrdersSettings
 from tsp_platform.tournament.config import TournamentConfig
 
@@ -161,3 +162,14 @@ class ManifestFile(FrozenConfig):
     defaults: ProfileSettings = ProfileSettings()
     profiles: dict[str, ProfileSettings]
     aliases: dict[str, str] = {}
+    meta_profiles: dict[str, MetaProfile] = {}
+
+    @model_validator(mode="after")
+    def _meta_sleeves_are_profiles(self) -> "ManifestFile":
+        for name, meta in self.meta_profiles.items():
+            if name in self.profiles or name in self.aliases:
+                raise ValueError(f"meta_profiles.{name}: the name is already a profile or alias")
+            unknown = [s for s in meta.sleeves if s not in self.profiles]
+            if unknown:
+                raise ValueError(f"meta_profiles.{name}.sleeves: {unknown} are not profiles (known: {sorted(self.profiles)})")
+        return self

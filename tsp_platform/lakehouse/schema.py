@@ -427,6 +427,29 @@ REBALANCE_ORDERS = partitioned(
     key=("symbol",),
 )
 
+# -- meta-portfolio (the "profile" column holds the meta profile's name) ----------------------------------------
+
+META_SLEEVE_WEIGHTS = partitioned(
+    "meta_sleeve_weights",
+    (
+        ("sleeve", "VARCHAR NOT NULL"),
+        ("scorer", "VARCHAR NOT NULL"),
+        ("weight", "DOUBLE NOT NULL"),
+        ("raw_weight", "DOUBLE NOT NULL"),  # before the min / max sleeve-weight projection
+        ("cagr", "DOUBLE"),
+        ("sharpe", "DOUBLE"),
+        ("volatility", "DOUBLE"),
+        ("common_days", "INTEGER NOT NULL"),
+    ),
+    key=("sleeve",),
+)
+
+META_PHYSICAL_WEIGHTS = partitioned(
+    "meta_physical_weights",
+    (("symbol", "VARCHAR NOT NULL"), ("weight", "DOUBLE NOT NULL"), ("sleeves", "VARCHAR NOT NULL")),
+    key=("symbol",),
+)
+
 # -- audit ----------------------------------------------------------------------------------------------------
 
 AUDIT_LEDGER = Table(
@@ -451,6 +474,6 @@ TABLES: dict[str, Table] = {
         DISCOVERY_RUNS, FEATURES, FEATURE_PROBABILITIES, SELECTION_SCORES, CLUSTERS, SELECTION_VETOES, SELECTION_WINNERS, SELECTION_RUNS,
         REGIMES, PORTFOLIO_WEIGHTS, ALLOCATION_RUNS,
         TOURNAMENT_CELLS, TOURNAMENT_RETURNS, TOURNAMENT_WEIGHTS, TOURNAMENT_WINDOWS, TOURNAMENT_SCOREBOARD,
-        REBALANCE_ORDERS, AUDIT_LEDGER,
+        REBALANCE_ORDERS, META_SLEEVE_WEIGHTS, META_PHYSICAL_WEIGHTS, AUDIT_LEDGER,
     )
 }

@@ -1,0 +1,1 @@
+"""Meta-portfolios: allocation across sleeves (other profiles) and flattening to net physical weights."""

@@ -1,0 +1,113 @@
+"""The `meta_portfolio` stage: allocate across sleeves' out-of-sample streams, then flatten to net positions.
+
+For a meta profile M as of D:
+
+1. Each sleeve's stream is its configured tournament cell's stitched out-of-sample daily returns, as stored by
+   the sleeve's `tournament_scoreboard` for (sleeve, D). The scorer `None` means the sleeve's champion.
+2. The streams are inner-joined on date (never zero-filled): only days every sleeve has count. A crypto sleeve
+   trades weekends and an equity sleeve does not, so the common days are the weekdays both have.
+3. Sleeve weights: HRP (Ledoit–Wolf covariance, each sleeve its own cluster) or equal weight, then the exact
+   Euclidean projection onto {Σw = 1, min_weight ≤ w ≤ max_weight}.
+4. Flattening: each sleeve's final physical weights as of D (the same engine × risk profile, from
+   `portfolio_weights`) scaled by its sleeve weight and summed by symbol, net across sleeves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from tsp_platform.allocation.config import CovarianceConfig
+from tsp_platform.allocation.covariance import estimate_covariance
+from tsp_platform.allocation.hrp import hrp_weights
+from tsp_platform.allocation.projection import capped_set, project_breakpoint
+from tsp_platform.lakehouse import Lakehouse
+from tsp_platform.meta.config import MetaMethod, MetaProfile
+from tsp_platform.tournament.metrics import performance
+
+
+@dataclass(frozen=True, eq=False)
+class MetaResult:
+    sleeves: pl.DataFrame  # sleeve, weight, raw_weight, cagr, sharpe, volatility (on the common days)
+    physical: pl.DataFrame  # symbol, weight (net across sleeves), sleeves (which contributed)
+    common_days: int
+    first_day: date
+    last_day: date
+
+
+def _champion(lake: Lakehouse, sleeve: str, as_of: date) -> str:
+    runs = lake.read_partition("selection_runs", sleeve, as_of).filter(pl.col("is_champion"))
+    if runs.is_empty():
+        raise LookupError(f"sleeve {sleeve} as of {as_of}: no selection run stored (run its alpha cycle first)")
+    return str(runs["scorer"][0])
+
+
+def sleeve_streams(lake: Lakehouse, meta: MetaProfile, as_of: date) -> tuple[pl.DataFrame, dict[str, str]]:
+    """date × sleeve returns on the days every sleeve has (inner join), and each sleeve's scorer."""
+    stream, frames, scorers = meta.stream, [], {}
+    for sleeve in meta.sleeves:
+        scorer = stream.scorer or _champion(lake, sleeve, as_of)
+        scorers[sleeve] = scorer
+        returns = lake.read_partition("tournament_returns", sleeve, as_of).filter(
+            (pl.col("scorer") == scorer) & (pl.col("risk_profile") == stream.risk_profile.value)
+            & (pl.col("engine") == stream.engine.value) & (pl.col("simulator") == stream.simulator.value)
+        )
+        if returns.is_empty():
+            raise LookupError(
+                f"sleeve {sleeve} as of {as_of}: no stored tournament stream for {scorer} × "
+                f"{stream.risk_profile.value} × {stream.engine.value} × {stream.simulator.value}; run its tournament"
+            )
+        frames.append(returns.select("date", pl.col("ret").alias(sleeve)))
+    joined = frames[0]
+    for frame in frames[1:]:
+        joined = joined.join(frame, on="date", how="inner")
+    return joined.sort("date"), scorers
+
+
+def sleeve_weights(returns: np.ndarray, meta: MetaProfile) -> tuple[np.ndarray, np.ndarray]:
+    """(bounded weights, raw weights) of the sleeves."""
+    n = returns.shape[1]
+    if meta.method is MetaMethod.EQUAL_WEIGHT:
+        raw = np.full(n, 1.0 / n)
+    else:
+        raw = hrp_weights(estimate_covariance(returns, CovarianceConfig()).matrix)
+    bounds = capped_set(np.arange(n), np.full(n, meta.min_weight), np.full(n, meta.max_weight), cluster_cap=1.0)
+    return project_breakpoint(raw, bounds), raw
+
+
+def run_meta(lake: Lakehouse, name: str, meta: MetaProfile, as_of: date, annualisation: int = 252) -> MetaResult:
+    streams, scorers = sleeve_streams(lake, meta, as_of)
+    if streams.height < meta.min_common_days:
+        raise LookupError(
+            f"meta {name} as of {as_of}: the sleeves share {streams.height} out-of-sample days, fewer than "
+            f"min_common_days = {meta.min_common_days}"
+        )
+    values = streams.select(meta.sleeves).to_numpy()
+    weights, raw = sleeve_weights(values, meta)
+    stats = [performance(values[:, i], annualisation) for i in range(values.shape[1])]
+    sleeves = pl.DataFrame({
+        "sleeve": list(meta.sleeves), "scorer": [scorers[s] for s in meta.sleeves], "weight": weights,
+        "raw_weight": raw, "cagr": [m.cagr for m in stats], "sharpe": [m.sharpe for m in stats],
+        "volatility": [m.volatility for m in stats],
+    })
+    physical = []
+    for sleeve, weight in zip(meta.sleeves, weights):
+        book = lake.read_partition("portfolio_weights", sleeve, as_of).filter(
+            (pl.col("engine") == meta.stream.engine.value) & (pl.col("risk_profile") == meta.stream.risk_profile.value)
+            & (pl.col("level") == "physical")
+        )
+        if book.is_empty():
+            raise LookupError(f"sleeve {sleeve} as of {as_of}: no final physical weights for "
+                              f"{meta.stream.engine.value} × {meta.stream.risk_profile.value}")
+        physical.append(book.select(pl.col("name").alias("symbol"), (pl.col("weight") * weight).alias("weight"),
+                                    pl.lit(sleeve).alias("sleeve")))
+    net = (
+        pl.concat(physical).group_by("symbol")
+        .agg(pl.col("weight").sum(), pl.col("sleeve").unique().sort().str.join(",").alias("sleeves"))
+        .sort("symbol")
+    )
+    days = streams["date"]
+    return MetaResult(sleeves, net, streams.height, days.min(), days.max())
