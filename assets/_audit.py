@@ -17,7 +17,10 @@ from tsp_platform.audit import AuditLedger, environment_body
 from tsp_platform.lakehouse import TABLES, Lakehouse
 
 
-def _hashes(lake: Lakehouse, tables: tuple[str, ...], profile: str | None, as_of) -> dict[str, str]:
+def _hashes(lake: Lakehouse, tables: tuple[str, ...], profile: str | None, as_of) -> dict[str, str | None]:
+    """Content hashes of the tables (their partition's slice where partitioned); None before the file exists."""
+    if not lake.exists():
+        return {table: None for table in tables}
     hashes = {}
     for table in tables:
         scoped = TABLES[table].partition == ("profile", "as_of") and profile is not None

@@ -10,6 +10,7 @@ from assets.allocation import ALLOCATION_ASSETS, portfolio_weights_checks
 from assets.audit import AUDIT_ASSETS, AUDIT_CHECKS
 from assets.meta import META_ASSETS
 from assets.orders import ORDER_ASSETS
+from assets.reports import REPORT_ASSETS
 from assets.dbt_checks import dbt_check_assets
 from assets.health_checks import HEALTH_CHECKS
 from assets.selection import SELECTION_ASSETS, selection_checks
@@ -67,7 +68,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """All assets, checks and jobs; `resources` replaces the environment's (tests point at a temp lakehouse)."""
     return dg.Definitions(
         assets=[embedded_market_data, *DATA_CYCLE_ASSETS, *SELECTION_ASSETS, *ALLOCATION_ASSETS, *TOURNAMENT_ASSETS,
-                *ORDER_ASSETS, *META_ASSETS, *AUDIT_ASSETS,
+                *ORDER_ASSETS, *REPORT_ASSETS, *META_ASSETS, *AUDIT_ASSETS,
                 dbt_check_assets],
         asset_checks=[*HEALTH_CHECKS, selection_checks, portfolio_weights_checks, *TOURNAMENT_CHECKS, *AUDIT_CHECKS],
         jobs=[seed_job, data_cycle_job, health_gates_job, alpha_cycle_job, alpha_gates_job, dbt_checks_job,

@@ -8,7 +8,8 @@ tick it compares the latest materialisations of `selection`, `tournament_inputs`
 2. a cell missing, or computed from another snapshot (content id) or another configuration of the profile
    than the current ones → run that cell (one run per cell partition; runs go two at a time on this 2-core box,
    the run queue's limit, and each can be re-run alone from the UI);
-3. every cell current, the scoreboard older than the newest cell → run the scoreboard.
+3. every cell current, the scoreboard older than the newest cell → run the scoreboard;
+4. the report older than the scoreboard → run the report.
 
 Freshness is judged by content, not by event order: a cell that started on an old snapshot and finished after
 a new one is still behind, and a snapshot re-materialised with identical content re-runs nothing.
@@ -27,6 +28,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from assets.selection import selection
+from assets.reports import portfolio_report
 from assets.tournament import tournament_cells, tournament_inputs, tournament_scoreboard
 from partitions import cell_keys, cell_of, parse_partition_key, partition_key, tournament_cell_partitions
 from resources import ManifestResource
@@ -48,7 +50,11 @@ tournament_scoreboard_job = dg.define_asset_job(
     "tournament_scoreboard_job", selection=dg.AssetSelection.assets(tournament_scoreboard),
     description="Store a profile × date's cells in the lakehouse and judge the strict scoreboard",
 )
-TOURNAMENT_JOBS = [tournament_inputs_job, tournament_cells_job, tournament_scoreboard_job]
+report_job = dg.define_asset_job(
+    "portfolio_report_job", selection=dg.AssetSelection.assets(portfolio_report),
+    description="Dashboard, charts and QuantStats tear-sheets of a partition (after its tournament)",
+)
+TOURNAMENT_JOBS = [tournament_inputs_job, tournament_cells_job, tournament_scoreboard_job, report_job]
 
 
 def _new_records(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, after: int) -> list:
@@ -104,6 +110,10 @@ def _next_steps(instance: dg.DagsterInstance, manifest, key: str) -> tuple[list[
     if board is None or board.storage_id < newest:
         return [dg.RunRequest(job_name=tournament_scoreboard_job.name, partition_key=key,
                               run_key=f"scoreboard:{key}:{newest}")], cells
+    report = _latest(instance, portfolio_report, key)
+    if report is None or report.storage_id < board.storage_id:
+        return [dg.RunRequest(job_name=report_job.name, partition_key=key,
+                              run_key=f"report:{key}:{board.storage_id}")], cells
     return [], cells
 
 
@@ -126,7 +136,7 @@ def plan_requests(instance: dg.DagsterInstance, manifest, partitions: Iterable[s
 @dg.sensor(
     name="tournament_fanout", jobs=TOURNAMENT_JOBS, minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When selection materialises: snapshot, add and run the tournament cells, then the scoreboard",
+    description="When selection materialises: snapshot, add and run the tournament cells, the scoreboard, the report",
 )
 def tournament_fanout(context: dg.SensorEvaluationContext, manifest: ManifestResource) -> dg.SensorResult:
     positions = json.loads(context.cursor) if context.cursor else {}

@@ -31,7 +31,8 @@ def test_definitions_load_with_the_contracted_assets_checks_and_jobs():
     assert isinstance(cells, dg.DynamicPartitionsDefinition) and cells.name == "tournament_cells"
     sensor = defs.resolve_sensor_def("tournament_fanout")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert {j.name for j in sensor.jobs} == {"tournament_inputs_job", "tournament_cells_job", "tournament_scoreboard_job"}
+    assert {j.name for j in sensor.jobs} == {
+        "tournament_inputs_job", "tournament_cells_job", "tournament_scoreboard_job", "portfolio_report_job"}
 
 
 def test_partitions_are_profile_by_date_and_keys_come_from_the_helper():

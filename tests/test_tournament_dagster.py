@@ -116,6 +116,7 @@ def test_sensor_fans_out_snapshot_then_cells_then_scoreboard(tournament):
         [("tournament_inputs_job", key)],
         [("tournament_cells_job", cell_key(PROFILE, DAY, g)) for g in GROUPS],
         [("tournament_scoreboard_job", key)],
+        [("portfolio_report_job", key)],
         [],
     ]
     partitions = tournament["instance"].get_dynamic_partitions(tournament_cell_partitions.name)
@@ -222,6 +223,7 @@ def test_one_cell_reruns_alone_and_the_scoreboard_follows(tournament):
         ("tournament_scoreboard_job", str(partition_key(PROFILE, DAY)))
     ]
     assert execute(defs, instance, follow.run_requests[0]).success
+    drive(defs, instance, tournament["manifest"])  # and the report after it
 
 
 def test_scoreboard_refuses_missing_or_stale_cell_groups(tmp_path, tournament):
@@ -252,6 +254,7 @@ def test_scoreboard_refuses_missing_or_stale_cell_groups(tmp_path, tournament):
     history = drive(defs, instance, tournament["manifest"])
     assert [r.job_name for r in history[0]] == ["tournament_cells_job"] * len(GROUPS)
     assert [r.job_name for r in history[1]] == ["tournament_scoreboard_job"]
+    assert [r.job_name for r in history[2]] == ["portfolio_report_job"]
     assert lake.content_hash("tournament_scoreboard", PROFILE, as_of) != board_before
 
 
@@ -359,6 +362,35 @@ def test_a_live_profile_replays_only_the_pools_it_stored(tournament):
     assert list(snapshot.pool_map()) == [as_of]
     assert snapshot.pool_map()[as_of] == frozenset(
         atoms_frame(lake.read_partition("raw_pool", PROFILE, as_of))["atom_id"])
+
+
+def test_the_report_writes_dashboard_charts_and_tearsheets_and_shows_them_in_the_ui(tournament):
+    from PIL import Image
+
+    from tsp_platform.reports import read_tearsheet_metrics
+
+    defs, instance = tournament["defs"], tournament["instance"]
+    result = execute(defs, instance, dg.RunRequest(job_name="portfolio_report_job",
+                                                   partition_key=str(partition_key(PROFILE, DAY))))
+    [event] = result.get_asset_materialization_events()
+    meta = event.event_specific_data.materialization.metadata
+    dashboard = Path(meta["dashboard_path"].value)
+    text = dashboard.read_text()
+    for section in ("## Funnel", "## Regime", "## Data health", "## Scoreboard", "## Final weights"):
+        assert section in text, section
+    assert meta["dashboard"].value == text and "data:image/png;base64," in meta["charts"].value
+    pngs = sorted(dashboard.parent.glob("*.png"))
+    assert {p.name for p in pngs} >= {"equity.png", "drawdowns.png", "dendrogram.png", "correlation.png"}
+    for png in pngs:
+        with Image.open(png) as image:
+            image.verify()
+    sheets = sorted((dashboard.parent / "tearsheets").glob("*.html"))
+    assert len(sheets) == meta["tearsheets"].value >= 3  # every baseline, then the strict candidates
+    board = tournament["lake"].read_partition("tournament_scoreboard", PROFILE, date.fromisoformat(DAY))
+    market = board.filter((pl.col("scorer") == "market") & (pl.col("simulator") == "custom")).row(0, named=True)
+    page = read_tearsheet_metrics(next(p for p in sheets if p.name.startswith("market__")))
+    sharpe = next(v for k, v in page.items() if k.strip().lower() == "sharpe")
+    assert abs(float(next(iter(sharpe.values()))) - market["sharpe"]) < 0.01
 
 
 def test_checks_are_reported_on_the_snapshot(tournament):

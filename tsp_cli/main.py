@@ -92,7 +92,7 @@ def _print_funnel(result) -> None:
                   f"{meta['failed'].value} failed (engine × risk profile)")
 
 
-def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
+def _run_partitions(partitions: list[tuple[str, str]], seed: bool, quiet: bool = False) -> int:
     import dagster as dg
 
     from assets.definitions import defs
@@ -110,9 +110,11 @@ def _run_partitions(partitions: list[tuple[str, str]], seed: bool) -> int:
             result = defs.resolve_job_def(job).execute_in_process(
                 partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
             )
-            print(f"\n{job} {profile} as of {day}: {'ok' if result.success else 'FAILED'} (run {result.run_id})")
-            _print_checks(result)
-            _print_funnel(result)
+            print(f"{'  ' if quiet else chr(10)}{job} {profile} as of {day}: {'ok' if result.success else 'FAILED'} "
+                  f"(run {result.run_id})")
+            if not quiet:
+                _print_checks(result)
+                _print_funnel(result)
             status |= 0 if result.success else 1
             if not result.success:
                 print(f"  {profile}: the alpha cycle does not run on a failed data cycle")
@@ -144,34 +146,28 @@ def demo_partitions() -> list[tuple[str, str]]:
     return [(p.name, p.latest_date.isoformat()) for p in manifest.profiles() if not p.live and p.latest_date]
 
 
-def _run_default_tournament() -> int:
-    """The default profile's walk-forward tournament at its latest date, then its strict scoreboard."""
-    from resources import lakehouse_path
-    from tsp_cli.tournament import drive_tournament, print_scoreboard
-
-    manifest = load_manifest(os.environ.get("TSP_MANIFEST") or None)
-    profile = manifest.profile(manifest.file.default_profile)
-    print(f"\ntournament {profile.name} as of {profile.latest_date} (snapshot → cells → scoreboard)")
-    if not drive_tournament(profile.name, profile.latest_date.isoformat()):
-        return 1
-    board = Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, profile.latest_date)
-    print_scoreboard(board)
-    return 0
-
-
 def cmd_demo(args) -> int:
     from resources import lakehouse_path
 
-    status = _run_partitions(demo_partitions(), seed=True)
+    from tsp_cli import demo
+
+    partitions = demo_partitions()
+    status = _run_partitions(partitions, seed=True)
     status |= _run_dbt_gates()
     if status == 0:
-        status |= _run_default_tournament()
+        status |= demo.default_tournament_and_report()
+    if status == 0:
+        status |= demo.meta_sample(_run_partitions, set(partitions))
+    status |= demo.audit()
     print("\nResults")
     print(f"  lakehouse (DuckDB):   {lakehouse_path()}")
     print("  tables:               symbols, ohlcv, scan_results, raw_pool, health_results, returns_matrix, returns_exclusions,")
     print("                        features … selection_winners, regimes, portfolio_weights, allocation_runs,")
     print("                        tournament_cells, tournament_returns, tournament_weights, tournament_windows,")
-    print("                        tournament_scoreboard")
+    print("                        tournament_scoreboard, rebalance_orders, meta_sleeve_weights,")
+    print("                        meta_physical_weights, audit_ledger")
+    print(f"  reports:              {Path(lakehouse_path()).resolve().parent / 'reports'}  (dashboard.md, PNG, HTML)")
+    print(f"  orders:               {Path(lakehouse_path()).resolve().parent / 'orders'}  (CSV, never sent)")
     print(f"  tournament snapshots: {Path(lakehouse_path()).resolve().parent / 'snapshots'}  (Parquet the cells read)")
     print(f"  Dagster instance:     {os.environ['DAGSTER_HOME']}  (runs, materialisations, check results)")
     print("  browse them:          make ui  ->  http://127.0.0.1:3000")

@@ -29,7 +29,7 @@ def execute_request(job_name: str, partition_key: str) -> tuple[bool, str, str]:
     return result.success, result.run_id, errors[0] if errors else ""
 
 
-def drive_tournament(profile: str, as_of: str, workers: int = 2) -> bool:
+def drive_tournament(profile: str, as_of: str, workers: int = 2, verbose: bool = True) -> bool:
     """Run the tournament of one partition until its scoreboard is current; False on the first failed run."""
     import dagster as dg
 
@@ -57,8 +57,9 @@ def drive_tournament(profile: str, as_of: str, workers: int = 2) -> bool:
                 futures = [(r, pool.submit(execute_request, r.job_name, r.partition_key)) for r in cells]
                 outcomes += [(r, future.result()) for r, future in futures]
         for request, (success, run_id, error) in outcomes:
-            print(f"  {request.job_name} {request.partition_key}: {'ok' if success else 'FAILED'} (run {run_id})"
-                  + (f"\n    {error}" if error else ""))
+            if verbose or not success:
+                print(f"  {request.job_name} {request.partition_key}: {'ok' if success else 'FAILED'} (run {run_id})"
+                      + (f"\n    {error}" if error else ""))
         if not all(success for _, (success, _, _) in outcomes):
             return False
     return False

@@ -1,0 +1,85 @@
+"""The demo's later steps: the default tournament, the report, the sample meta-portfolio, the audit ledger.
+
+Each step runs the same Dagster jobs the UI and the sensors run, in-process against the local instance.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tsp_platform.config import load_manifest
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _manifest():
+    return load_manifest(os.environ.get("TSP_MANIFEST") or None)
+
+
+def _run(job: str, **kwargs):
+    import dagster as dg
+
+    from assets.definitions import defs
+
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET, **kwargs
+    )
+
+
+def default_tournament_and_report() -> int:
+    """The default profile's tournament at its latest date (its report follows, as the sensor chains it)."""
+    from resources import lakehouse_path
+    from tsp_cli.tournament import drive_tournament, print_scoreboard
+    from tsp_platform.lakehouse import Lakehouse
+
+    profile = _manifest().profile(_manifest().file.default_profile)
+    print(f"\ntournament {profile.name} as of {profile.latest_date} (snapshot → cells → scoreboard)")
+    if not drive_tournament(profile.name, profile.latest_date.isoformat()):
+        return 1
+    print_scoreboard(Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, profile.latest_date))
+    dashboard = os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "reports", profile.name,
+                             profile.latest_date.isoformat(), "dashboard.md")
+    print(f"\nreport (dashboard): {dashboard}  (PNG charts and QuantStats tear-sheets beside it)")
+    return 0 if os.path.exists(dashboard) else 1
+
+
+def meta_sample(run_partitions, done: set[tuple[str, str]]) -> int:
+    """Every meta profile with a latest date: its sleeves' cycles (those not in `done`) and tournaments on that
+    date, then the meta."""
+    from partitions import meta_key
+    from tsp_cli.tournament import drive_tournament
+
+    status = 0
+    for name, meta in _manifest().file.meta_profiles.items():
+        if meta.latest_date is None:
+            continue
+        day = meta.latest_date.isoformat()
+        print(f"\nmeta-portfolio {name} as of {day}: sleeves {', '.join(meta.sleeves)}")
+        for sleeve in meta.sleeves:
+            if (sleeve, day) not in done:
+                status |= run_partitions([(sleeve, day)], seed=False, quiet=True)
+            if status or not drive_tournament(sleeve, day, verbose=False):
+                print(f"  sleeve {sleeve}: its tournament did not complete")
+                return 1
+        result = _run("meta_portfolio_job", partition_key=meta_key(name, day))
+        if not result.success:
+            print(f"  {name}: FAILED")
+            return 1
+        [event] = result.get_asset_materialization_events()
+        print("  " + event.event_specific_data.materialization.metadata["sleeves"].value.replace("\n", "\n  "))
+    return status
+
+
+def audit() -> int:
+    """Export the ledger and verify it (the `ledger_verifies` check and `tsp ledger verify`)."""
+    from resources import lakehouse_path
+    from tsp_platform.audit.store import verify_file
+
+    result = _run("audit_ledger_job")
+    path = os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "audit.jsonl")
+    verdict = verify_file(path) if os.path.exists(path) else None
+    checks = [e for e in result.get_asset_check_evaluations()]
+    print(f"\naudit ledger: {path}")
+    print(f"  {verdict}" if verdict else "  not exported")
+    print("  check ledger_verifies: " + ("pass" if checks and all(c.passed for c in checks) else "FAIL"))
+    return 0 if result.success and verdict is not None and verdict.ok else 1
