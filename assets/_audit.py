@@ -10,7 +10,8 @@ scoreboard appends their outcomes when it stores them.
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from partitions import partition_of
 from tsp_platform.audit import AuditLedger, environment_body
@@ -42,42 +43,53 @@ def _summary(result) -> tuple[dict, dict]:
     return numbers, ids
 
 
+@contextmanager
+def audit_step(context, lakehouse, manifest, step: str | None = None, reads: tuple[str, ...] = (),
+               writes: tuple[str, ...] = ()) -> Iterator[dict]:
+    """Intent before the block, outcome after it (failure, with the error, if it raises). The block may fill the
+    yielded dict's `summary` (numbers) and `ids` (extra output ids)."""
+    lake = lakehouse.lakehouse()
+    ledger = AuditLedger(lake)
+    run_id = context.run.run_id
+    profile = as_of = partition = None
+    params: dict = {}
+    if context.has_partition_key:
+        partition = str(context.partition_key)
+        dims = context.partition_key.keys_by_dimension
+        if "profile" in dims:
+            profile, as_of = partition_of(context)
+            params = {"profile": profile, "as_of": as_of,
+                      "profile_config_id": manifest.manifest().profile(profile).config_id()}
+        else:  # a meta profile: its tables carry the meta name in their profile column
+            profile, as_of = dims["meta"], dims["date"]
+            params = {"meta": profile, "as_of": as_of,
+                      "meta_config_id": manifest.manifest().file.meta_profiles[profile].config_id()}
+    base = {"step": step or context.asset_key.to_user_string(), "partition": partition}
+    intent = {**base, "params": params, "inputs": _hashes(lake, reads, profile, as_of) if reads else {}}
+    ledger.append(run_id, [("intent", intent)], genesis=environment_body(manifest.path))
+    outcome: dict = {"summary": {}, "ids": {}}
+    try:
+        yield outcome
+    except Exception as error:
+        failure = {**base, "status": "failure", "error": f"{type(error).__name__}: {error}"[:1000]}
+        try:
+            ledger.append(run_id, [("outcome", failure)])
+        except Exception as ledger_error:  # noqa: BLE001  (never hide the step's own error)
+            context.log.error(f"audit ledger: could not record the failure: {ledger_error}")
+        raise
+    outputs = {**_hashes(lake, writes, profile, as_of), **outcome["ids"]}
+    ledger.append(run_id, [("outcome", {**base, "status": "success", "outputs": outputs,
+                                        "summary": outcome["summary"]})])
+
+
 def audited(reads: tuple[str, ...] = (), writes: tuple[str, ...] = ()) -> Callable:
+    """`audit_step` around an asset function returning a MaterializeResult (its numeric metadata is the summary)."""
     def wrap(fn):
         @functools.wraps(fn)
         def inner(context, *args, **kwargs):
-            lakehouse, manifest = kwargs["lakehouse"], kwargs["manifest"]
-            lake = lakehouse.lakehouse()
-            ledger = AuditLedger(lake)
-            run_id = context.run.run_id
-            profile = as_of = partition = None
-            params: dict = {}
-            if context.has_partition_key:
-                partition = str(context.partition_key)
-                dims = context.partition_key.keys_by_dimension
-                if "profile" in dims:
-                    profile, as_of = partition_of(context)
-                    params = {"profile": profile, "as_of": as_of,
-                              "profile_config_id": manifest.manifest().profile(profile).config_id()}
-                else:  # a meta profile: its tables carry the meta name in their profile column
-                    profile, as_of = dims["meta"], dims["date"]
-                    params = {"meta": profile, "as_of": as_of,
-                              "meta_config_id": manifest.manifest().file.meta_profiles[profile].config_id()}
-            base = {"step": context.asset_key.to_user_string(), "partition": partition}
-            intent = {**base, "params": params, "inputs": _hashes(lake, reads, profile, as_of) if reads else {}}
-            ledger.append(run_id, [("intent", intent)], genesis=environment_body(manifest.path))
-            try:
+            with audit_step(context, kwargs["lakehouse"], kwargs["manifest"], reads=reads, writes=writes) as outcome:
                 result = fn(context, *args, **kwargs)
-            except Exception as error:
-                outcome = {**base, "status": "failure", "error": f"{type(error).__name__}: {error}"[:1000]}
-                try:
-                    ledger.append(run_id, [("outcome", outcome)])
-                except Exception as ledger_error:  # noqa: BLE001  (never hide the step's own error)
-                    context.log.error(f"audit ledger: could not record the failure: {ledger_error}")
-                raise
-            numbers, ids = _summary(result)
-            outputs = {**_hashes(lake, writes, profile, as_of), **ids}
-            ledger.append(run_id, [("outcome", {**base, "status": "success", "outputs": outputs, "summary": numbers})])
+                outcome["summary"], outcome["ids"] = _summary(result)
             return result
 
         return inner

@@ -53,6 +53,8 @@ from dagster_dbt import (
 )
 
 from resources import DUCKDB_POOL
+from assets._audit import audit_step
+from resources import LakehouseResource, ManifestResource
 from resources import lakehouse_path as configured_lakehouse_path
 from resources.dbt import DBT_PROJECT_DIR, LAKEHOUSE_ENV, dbt_executable, dbt_resource, normalized_path
 
@@ -173,12 +175,19 @@ prepare_dbt_manifest()  # @dbt_assets reads the manifest at import; a no-op when
     name="dbt_checks",
     pool=DUCKDB_POOL,
 )
-def dbt_check_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_check_assets(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource, manifest: ManifestResource
+):
     """`dbt build` of dbt_checks/: the summary models, and the source tests as checks on the Python assets."""
     # (no `from __future__ import annotations` in this module: Dagster inspects the `context` hint at definition)
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-    yield from invocation.stream()
-    _raise_on_dbt_error(invocation, context)
+    with audit_step(context, lakehouse, manifest, step="dbt_checks") as outcome:
+        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        events = 0
+        for event in invocation.stream():
+            events += 1
+            yield event
+        _raise_on_dbt_error(invocation, context)
+        outcome["summary"] = {"dbt_events": events}
 
 
 if __name__ == "__main__":  # `python -m assets.dbt_checks [--force]`: (re)parse the manifest (Makefile / CI)

@@ -110,7 +110,9 @@ def build_lakehouse(path, extra_returns: list[dict] | None = None) -> Lakehouse:
 
 
 def run_dbt_checks(path) -> tuple[dg.ExecuteInProcessResult, dict[tuple[dg.AssetKey, str], dg.AssetCheckEvaluation]]:
-    result = dg.materialize([dbt_check_assets], resources={"dbt": dbt_resource(path)}, raise_on_error=False)
+    from resources import resources_for
+
+    result = dg.materialize([dbt_check_assets], resources=resources_for(path), raise_on_error=False)
     evaluations = {(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
     return result, evaluations
 

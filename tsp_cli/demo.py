@@ -26,6 +26,14 @@ def _run(job: str, **kwargs):
     )
 
 
+def dashboard_path() -> str:
+    from resources import lakehouse_path
+
+    profile = _manifest().profile(_manifest().file.default_profile)
+    return os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "reports", profile.name,
+                        profile.latest_date.isoformat(), "dashboard.md")
+
+
 def default_tournament_and_report() -> int:
     """The default profile's tournament at its latest date (its report follows, as the sensor chains it)."""
     from resources import lakehouse_path
@@ -37,10 +45,7 @@ def default_tournament_and_report() -> int:
     if not drive_tournament(profile.name, profile.latest_date.isoformat()):
         return 1
     print_scoreboard(Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, profile.latest_date))
-    dashboard = os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "reports", profile.name,
-                             profile.latest_date.isoformat(), "dashboard.md")
-    print(f"\nreport (dashboard): {dashboard}  (PNG charts and QuantStats tear-sheets beside it)")
-    return 0 if os.path.exists(dashboard) else 1
+    return 0 if os.path.exists(dashboard_path()) else 1
 
 
 def meta_sample(run_partitions, done: set[tuple[str, str]]) -> int:
@@ -70,8 +75,8 @@ def meta_sample(run_partitions, done: set[tuple[str, str]]) -> int:
     return status
 
 
-def audit() -> int:
-    """Export the ledger and verify it (the `ledger_verifies` check and `tsp ledger verify`)."""
+def audit() -> tuple[int, str]:
+    """Export the ledger and verify it (the `ledger_verifies` check and `tsp ledger verify`): (status, verdict)."""
     from resources import lakehouse_path
     from tsp_platform.audit.store import verify_file
 
@@ -79,7 +84,6 @@ def audit() -> int:
     path = os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "audit.jsonl")
     verdict = verify_file(path) if os.path.exists(path) else None
     checks = [e for e in result.get_asset_check_evaluations()]
-    print(f"\naudit ledger: {path}")
-    print(f"  {verdict}" if verdict else "  not exported")
-    print("  check ledger_verifies: " + ("pass" if checks and all(c.passed for c in checks) else "FAIL"))
-    return 0 if result.success and verdict is not None and verdict.ok else 1
+    passed = bool(checks) and all(c.passed for c in checks)
+    line = f"{path}: {verdict if verdict else 'not exported'}; check ledger_verifies: {'pass' if passed else 'FAIL'}"
+    return (0 if result.success and passed and verdict is not None and verdict.ok else 1), line

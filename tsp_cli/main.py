@@ -158,7 +158,8 @@ def cmd_demo(args) -> int:
         status |= demo.default_tournament_and_report()
     if status == 0:
         status |= demo.meta_sample(_run_partitions, set(partitions))
-    status |= demo.audit()
+    audit_status, ledger_line = demo.audit()
+    status |= audit_status
     print("\nResults")
     print(f"  lakehouse (DuckDB):   {lakehouse_path()}")
     print("  tables:               symbols, ohlcv, scan_results, raw_pool, health_results, returns_matrix, returns_exclusions,")
@@ -171,6 +172,9 @@ def cmd_demo(args) -> int:
     print(f"  tournament snapshots: {Path(lakehouse_path()).resolve().parent / 'snapshots'}  (Parquet the cells read)")
     print(f"  Dagster instance:     {os.environ['DAGSTER_HOME']}  (runs, materialisations, check results)")
     print("  browse them:          make ui  ->  http://127.0.0.1:3000")
+    dashboard = demo.dashboard_path()
+    print(f"  dashboard:            {dashboard if os.path.exists(dashboard) else 'not written (see above)'}")
+    print(f"  audit ledger:         {ledger_line}")
     return status
 
 
