@@ -1,7 +1,7 @@
 """Drive one profile × date's tournament to its scoreboard in this process, as the daemon would.
 
 The steps come from the sensor's own decision function (`assets.tournament_sensor.plan_requests`), so the demo
-exercises exactly what `tournament_fanout` requests: snapshot → cells → scoreboard. Cell runs never touch the
+exercises exactly what `tournament_fanout` requests: snapshot → cells → scoreboard → report. Cell runs never touch the
 DuckDB file, so they run `workers` at a time in separate processes (one per core); the snapshot and the
 scoreboard, which do, run one at a time here.
 """
@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-MAX_STEPS = 6  # snapshot, cells, scoreboard, with room for one re-planned step each
+MAX_STEPS = 8  # snapshot, cells, scoreboard, report, with room for one re-planned step each
 
 
 def execute_request(job_name: str, partition_key: str) -> tuple[bool, str, str]:
