@@ -60,7 +60,7 @@ def audit_step(context, lakehouse, manifest, step: str | None = None, reads: tup
             profile, as_of = partition_of(context)
             params = {"profile": profile, "as_of": as_of,
                       "profile_config_id": manifest.manifest().profile(profile).config_id()}
-        else:  # a meta profile: its tables carry the meta name in their profile column
+        elif "meta" in dims:  # a meta profile: its tables carry the meta name in their profile column
             profile, as_of = dims["meta"], dims["date"]
             params = {"meta": profile, "as_of": as_of,
                       "meta_config_id": manifest.manifest().file.meta_profiles[profile].config_id()}
@@ -70,14 +70,14 @@ def audit_step(context, lakehouse, manifest, step: str | None = None, reads: tup
     outcome: dict = {"summary": {}, "ids": {}}
     try:
         yield outcome
-    except Exception as error:
+        outputs = {**_hashes(lake, writes, profile, as_of), **outcome["ids"]}
+    except BaseException as error:  # an interrupted run too: an intent never stays without its outcome
         failure = {**base, "status": "failure", "error": f"{type(error).__name__}: {error}"[:1000]}
         try:
             ledger.append(run_id, [("outcome", failure)])
         except Exception as ledger_error:  # noqa: BLE001  (never hide the step's own error)
             context.log.error(f"audit ledger: could not record the failure: {ledger_error}")
         raise
-    outputs = {**_hashes(lake, writes, profile, as_of), **outcome["ids"]}
     ledger.append(run_id, [("outcome", {**base, "status": "success", "outputs": outputs,
                                         "summary": outcome["summary"]})])
 

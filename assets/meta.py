@@ -41,6 +41,7 @@ def meta_portfolio(context: dg.AssetExecutionContext, lakehouse: LakehouseResour
             "sleeves": markdown_table(result.sleeves),
             "net_physical_weights": markdown_table(result.physical, limit=60),
             "dagster/row_count": result.physical.height,
+            **result.inputs,  # the sleeves' streams and weights, recorded in the audit ledger as input ids
         }
     )
 

@@ -16,11 +16,11 @@ from tsp_platform.orders.stage import run_orders, store_orders
     partitions_def=profile_date_partitions, deps=[portfolio_weights], group_name="orders", pool=DUCKDB_POOL,
     kinds={"duckdb", "csv"},
 )
-@audited(reads=("portfolio_weights",), writes=("rebalance_orders",))
+@audited(reads=("portfolio_weights", "symbols"), writes=("rebalance_orders",))
 def rebalance_orders(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Orders that move the current positions to the configured engine × risk profile's weights."""
     ctx = stage_context(context, lakehouse, manifest)
-    orders = run_orders(ctx, PROJECT_ROOT)
+    orders, inputs = run_orders(ctx, PROJECT_ROOT)
     rows = store_orders(ctx, orders)
     path = write_orders(orders, lakehouse.output_dir() / "orders" / ctx.profile.name / f"{ctx.as_of}.csv")
     return dg.MaterializeResult(
@@ -33,6 +33,7 @@ def rebalance_orders(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
             "cash_after_trades": orders.cash_after_trades,
             "skipped": orders.skipped.height,
             "orders": markdown_table(orders.orders, limit=40),
+            **inputs,  # recorded in the audit ledger's outcome as input ids
         }
     )
 

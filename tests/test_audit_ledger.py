@@ -146,3 +146,52 @@ def test_every_materialisation_is_recorded_through_dagster(defs_for, instance, l
     assert (lakehouse_path.parent / "audit.jsonl").exists()
     assert tsp(["ledger", "verify", str(lakehouse_path.parent / "audit.jsonl")]) == 0
     assert dg.AssetKey("audit_ledger") in {e.asset_key for e in export.get_asset_materialization_events()}
+
+
+def test_records_cut_from_the_end_are_caught_against_an_anchor(ledger, tmp_path, capsys):
+    lines = ledger.lines()
+    head = json.loads(lines[-1])["hash"]
+    path = tmp_path / "cut.jsonl"
+    path.write_text("".join(line + "\n" for line in lines[:-2]))
+    assert verify_lines(lines[:-2]).ok  # a chain alone cannot see it ...
+    result = verify_lines(lines[:-2], anchor=(len(lines), head))  # ... an anchor kept elsewhere can
+    assert not result.ok and result.first_bad == len(lines) - 1 and "removed from its end" in result.reason
+    assert tsp(["ledger", "verify", str(path), "--anchor", f"{len(lines)}:{head}"]) == 1
+    assert "removed from its end" in capsys.readouterr().out
+    rewritten = _tampered(lines, "rehashed")[:5]  # a consistent prefix that differs from the anchored one
+    assert not verify_lines(rewritten, anchor=(5, json.loads(lines[4])["hash"])).ok
+    assert tsp(["ledger", "verify", str(path), "--anchor", "nonsense"]) == 2
+
+
+def test_the_ledger_check_catches_records_deleted_since_the_last_export(defs_for, instance, lakehouse):
+    import duckdb
+
+    from tests.test_data_cycle import QUIET, seed
+
+    defs = defs_for()
+    seed(defs, instance)
+    export = defs.resolve_job_def("audit_ledger_job")
+    assert export.execute_in_process(instance=instance, run_config=QUIET).success
+    with duckdb.connect(str(lakehouse.path)) as conn:  # cut the tail: the chain that remains is consistent
+        last = conn.execute("SELECT max(seq) FROM audit_ledger").fetchall()[0][0]
+        conn.execute("DELETE FROM audit_ledger WHERE seq >= ?", [last - 1])
+    result = export.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    # the second export's own records now sit where the cut ones were: the anchored head is gone
+    assert not check.passed and "records were removed or rewritten since the anchor" in check.description
+
+
+def test_non_canonical_text_and_misfiled_columns_are_caught(ledger):
+    import duckdb
+
+    lines = ledger.lines()
+    spaced = lines[3].replace('"kind":"intent"', '"kind": "intent"')
+    assert verify_lines(lines[:3] + [spaced] + lines[4:]).first_bad == 4
+    duplicate = lines[3].replace('"kind":"intent"', '"kind":"outcome","kind":"intent"')
+    assert "canonical" in verify_lines(lines[:3] + [duplicate] + lines[4:]).reason
+    with duckdb.connect(str(ledger.lakehouse.path)) as conn:
+        conn.execute("UPDATE audit_ledger SET step = 'something_else' WHERE seq = 2")
+    result = ledger.verify()
+    assert not result.ok and result.first_bad == 3 and "['step']" in result.reason
+    with pytest.raises(LedgerError, match="lone surrogate"):
+        canonical_json({"text": "\ud800"})

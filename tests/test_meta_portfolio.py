@@ -40,9 +40,10 @@ def test_meta_allocates_across_its_sleeves_common_days_and_nets_positions(tmp_pa
     sleeves = lake.read_partition("meta_sleeve_weights", "meta_sample", as_of)
     assert set(sleeves["sleeve"]) == set(SLEEVES)
     assert abs(sleeves["weight"].sum() - 1) < 1e-9 and sleeves["weight"].is_between(0.05, 0.95).all()
-    # the common days are the inner join of the two streams: weekdays the equity sleeve traded
-    streams = lake.read_partition("tournament_returns", "us_equities_sample", as_of)
-    crypto = lake.read_partition("tournament_returns", "crypto_synthetic", as_of)
+    # the common days are the days both chosen streams have: weekdays the equity sleeve traded
+    chosen = (pl.col("engine") == "custom") & (pl.col("risk_profile") == "hrp") & (pl.col("simulator") == "custom")
+    streams = lake.read_partition("tournament_returns", "us_equities_sample", as_of).filter(chosen)
+    crypto = lake.read_partition("tournament_returns", "crypto_synthetic", as_of).filter(chosen)
     days = set(streams["date"]) & set(crypto["date"])
     assert sleeves["common_days"][0] == len(days) and all(d.weekday() < 5 for d in days)
     # flattening: Σ sleeve weight × the sleeve's final physical weight, by symbol
@@ -77,3 +78,26 @@ def test_meta_profiles_are_validated():
         MetaProfile(sleeves=("a", "a"))
     with pytest.raises(ValidationError, match="extra"):
         MetaProfile(sleeves=("a", "b"), weigths=1)
+
+
+def test_streams_fold_a_sleeves_extra_days_into_the_next_common_day():
+    from tsp_platform.meta.stage import compound_onto
+
+    frame = pl.DataFrame({"date": [date(2022, 1, d) for d in (7, 8, 9, 10)], "x": [0.01, 0.02, -0.01, 0.03]})
+    common = [date(2022, 1, 7), date(2022, 1, 10)]  # Friday and Monday; the weekend is the crypto sleeve's own
+    got = compound_onto(frame, "x", common)
+    assert got[0] == pytest.approx(0.01)
+    assert got[1] == pytest.approx(1.02 * 0.99 * 1.03 - 1)
+
+
+def test_sleeve_weights_respect_the_bounds_and_hrp_favours_the_quieter_sleeve():
+    from tsp_platform.meta.stage import sleeve_weights
+
+    rng = np.random.default_rng(3)
+    returns = np.column_stack([0.002 * rng.standard_normal(500), 0.04 * rng.standard_normal(500)])
+    meta = MetaProfile(sleeves=("calm", "wild"), min_weight=0.2, max_weight=0.8)
+    weights, raw = sleeve_weights(returns, meta)
+    assert raw[0] > 0.99  # HRP: inverse variance across two clusters
+    assert weights == pytest.approx([0.8, 0.2]) and weights.sum() == pytest.approx(1.0)
+    equal = MetaProfile(sleeves=("calm", "wild"), method="equal_weight")
+    assert sleeve_weights(returns, equal)[0] == pytest.approx([0.5, 0.5])

@@ -46,8 +46,25 @@ def test_orders_move_the_positions_file_to_the_final_weights(tmp_path):
         target = (row["weight"] or 0.0) * 250000 / row["price"]
         assert abs(row["after"] - target) < 1.0 + 1e-9, row["symbol"]
         assert abs(row["after"] - row["target_quantity"]) < 1e-9
-    short = joined.filter(pl.col("symbol") == "NASDAQ:AAPL")
-    if short.height and (short["weight"][0] or 0) > 0:
-        assert short["side"][0] == "buy"  # covering the short and going long
+    # every held or weighted symbol away from its target has an order, on the side that closes the gap
+    assert {"NYSE:KO", "NASDAQ:AAPL"} <= set(orders["symbol"])
+    for row in orders.iter_rows(named=True):
+        assert row["side"] == ("buy" if row["target_quantity"] > row["current_quantity"] else "sell"), row
+    assert orders.filter(pl.col("symbol") == "NASDAQ:AAPL")["current_quantity"][0] == -5
+    targeted = set(weights["name"]) | {"NYSE:KO", "NASDAQ:AAPL"}
+    assert set(orders["symbol"]) <= targeted
     csv = tmp_path / "orders" / PROFILE / f"{DAY}.csv"
     assert csv.exists() and pl.read_csv(csv).height == orders.height
+
+    # point-in-time: a bar after D (a tenfold close) changes nothing computed for D
+    later = lake.query("SELECT * FROM ohlcv WHERE symbol IN (SELECT unnest(?)) AND date = ?",
+                       [orders["symbol"].to_list(), as_of])
+    lake.upsert("ohlcv", later.with_columns(pl.lit(date(2022, 12, 30)).alias("date"), pl.col("close") * 10))
+    from assets.orders import rebalance_orders
+    from partitions import partition_key
+
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([rebalance_orders], partition_key=partition_key(PROFILE, DAY), instance=instance,
+                              resources=resources_for(lake_path, manifest)).success
+    assert lake.read_partition("rebalance_orders", PROFILE, as_of).drop("profile", "as_of").equals(
+        orders.drop("profile", "as_of"))

@@ -190,8 +190,15 @@ def cmd_ledger_verify(args) -> int:
     """Exit 0 when every record of the exported ledger verifies, 1 naming the first bad record, 2 when unreadable."""
     from tsp_platform.audit.store import verify_file
 
+    anchor = None
+    if args.anchor:
+        count, _, head = args.anchor.partition(":")
+        if not count.isdigit() or len(head) != 64:
+            print(f"ledger verify: --anchor {args.anchor!r} is not COUNT:SHA256", file=sys.stderr)
+            return 2
+        anchor = (int(count), head)
     try:
-        result = verify_file(args.path)
+        result = verify_file(args.path, anchor)
     except (FileNotFoundError, OSError, UnicodeDecodeError) as error:
         print(f"ledger verify: {error}", file=sys.stderr)
         return 2
@@ -224,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     ledger = sub.add_parser("ledger", help="the audit ledger").add_subparsers(dest="ledger_command", required=True)
     verify = ledger.add_parser("verify", help="verify an exported audit.jsonl: exit 1 naming the first bad record")
     verify.add_argument("path")
+    verify.add_argument("--anchor", help="COUNT:HASH seen earlier (e.g. the audit_ledger asset's metadata): also "
+                        "catches records removed from the end")
     verify.set_defaults(func=cmd_ledger_verify)
     return parser
 

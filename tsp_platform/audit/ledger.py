@@ -17,6 +17,9 @@ what was hashed.
 
 Verification (`verify_lines`) recomputes every hash, checks each `prev_hash` against the previous record and
 the `seq` run; it names the first bad record, so a modified, deleted, inserted or reordered record is caught.
+A chain alone cannot show that records were cut from its *end*: that needs an anchor kept elsewhere (a record
+count and head hash seen earlier; the `anchor` of `verify_lines`). The export asset records its head in the Dagster event log,
+and `tsp ledger verify --anchor COUNT:HASH` checks a file against one.
 """
 
 from __future__ import annotations
@@ -58,7 +61,13 @@ def _plain(value, where: str = "record"):
         if not math.isfinite(number):
             raise LedgerError(f"{where}: {number} is not a finite number (the ledger refuses NaN and infinities)")
         return number
-    if value is None or isinstance(value, str):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LedgerError(f"{where}: the text is not valid Unicode (a lone surrogate)") from None
+        return value
+    if value is None:
         return value
     if isinstance(value, datetime):
         return value.isoformat()
@@ -95,6 +104,7 @@ class Verification:
     records: int
     first_bad: int | None = None  # 1-based line number of the first bad record
     reason: str = ""
+    head: str = GENESIS_PREV  # the last verified record's hash (an anchor against removals from the end)
 
     @property
     def ok(self) -> bool:
@@ -106,29 +116,51 @@ class Verification:
         return f"ledger broken at record {self.first_bad} (line {self.first_bad}): {self.reason}"
 
 
-def verify_lines(lines: Iterable[str]) -> Verification:
-    """Check a ledger given as canonical-JSON lines, in order (see the module docstring)."""
-    prev, count = GENESIS_PREV, 0
+def verify_lines(lines: Iterable[str], anchor: tuple[int, str] | None = None) -> Verification:
+    """Check a ledger given as canonical-JSON lines, in order (see the module docstring); with an `anchor`
+    (record count, that record's hash) seen earlier, the chain must still hold that record unchanged."""
+    prev, count, anchored, opened = GENESIS_PREV, 0, None, set()
     for number, line in enumerate(lines, start=1):
+        bad = lambda reason: Verification(count, number, reason, prev)  # noqa: E731
         if not line.strip():
-            return Verification(count, number, "empty line")
+            return bad("empty line")
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as error:
-            return Verification(count, number, f"not JSON ({error.msg})")
-        if not isinstance(record, dict) or "hash" not in record:
-            return Verification(count, number, "not a ledger record")
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return bad(f"not JSON ({error})")
+        if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
+            return bad("not a ledger record")
         claimed = record.pop("hash")
         try:
             actual = sha256_text(canonical_json(record))
+            canonical = canonical_json({**record, "hash": claimed})
         except LedgerError as error:
-            return Verification(count, number, str(error))
+            return bad(str(error))
         if actual != claimed:
-            return Verification(count, number, "content does not match its hash (the record was modified)")
+            return bad("content does not match its hash (the record was modified)")
+        if line != canonical:
+            return bad("the line is not in canonical form (duplicate keys, spacing or escapes differ from what "
+                       "was hashed)")
         if record.get("prev_hash") != prev:
-            return Verification(count, number, "prev_hash does not match the previous record (a record was "
-                                                "deleted, inserted or moved before this one)")
-        if record.get("seq") != number - 1:
-            return Verification(count, number, f"seq {record.get('seq')} where {number - 1} was expected")
+            return bad("prev_hash does not match the previous record (a record was deleted, inserted or moved "
+                       "before this one)")
+        seq = record.get("seq")
+        if type(seq) is not int or seq != number - 1:
+            return bad(f"seq {seq!r} where {number - 1} was expected")
+        if record.get("kind") not in KINDS or not isinstance(record.get("run_id"), str):
+            return bad(f"kind {record.get('kind')!r} / run_id {record.get('run_id')!r} is not a ledger record's")
+        if record["run_id"] not in opened:
+            if record["kind"] != "genesis":
+                return bad(f"run {record['run_id']} starts without a genesis record")
+            opened.add(record["run_id"])
         prev, count = claimed, count + 1
-    return Verification(count)
+        if anchor is not None and count == anchor[0]:
+            anchored = claimed
+    if anchor is not None:
+        if count < anchor[0]:
+            return Verification(count, count + 1, f"the ledger ends after {count} records but {anchor[0]} were "
+                                                  "anchored: records were removed from its end", prev)
+        if anchored != anchor[1]:
+            return Verification(count, anchor[0], "the anchored record's hash differs: records were removed or "
+                                                  "rewritten since the anchor", prev)
+    return Verification(count, head=prev)

@@ -8,16 +8,19 @@ run appends is preceded by that run's genesis record.
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import platform
-import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+import polars as pl
+
 from tsp_platform.audit.ledger import GENESIS_PREV, Verification, canonical_json, seal, verify_lines
+from tsp_platform.files import atomic_path
 from tsp_platform.lakehouse import Lakehouse
+from tsp_platform.lakehouse.schema import AUDIT_LEDGER
 from tsp_platform.lakehouse.store import _rollback
 
 PACKAGES = ("dagster", "duckdb", "polars", "numpy", "scipy", "skfolio", "riskfolio-lib", "cvxportfolio",
@@ -97,33 +100,44 @@ class AuditLedger:
                 raise
         return records
 
-    def lines(self) -> list[str]:
+    def rows(self) -> pl.DataFrame:
         if not self.lakehouse.exists():
-            return []
-        return self.lakehouse.query("SELECT record FROM audit_ledger ORDER BY seq")["record"].to_list()
+            return pl.DataFrame(schema=AUDIT_LEDGER.polars_schema)
+        return self.lakehouse.query("SELECT * FROM audit_ledger ORDER BY seq")
 
-    def verify(self) -> Verification:
-        return verify_lines(self.lines())
+    def lines(self) -> list[str]:
+        return self.rows()["record"].to_list()
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> Verification:
+        """The chain, and every indexed column against the record it was copied from."""
+        rows = self.rows()
+        result = verify_lines(rows["record"].to_list(), anchor)
+        if not result.ok:
+            return result
+        for number, row in enumerate(rows.iter_rows(named=True), start=1):
+            record = json.loads(row["record"])
+            body = record.get("body", {})
+            expected = {"seq": record["seq"], "kind": record["kind"], "run_id": record["run_id"],
+                        "step": body.get("step"), "partition_key": body.get("partition"),
+                        "prev_hash": record["prev_hash"], "hash": record["hash"]}
+            differs = [column for column, value in expected.items() if row[column] != value]
+            if differs:
+                return Verification(number - 1, number, f"columns {differs} differ from the stored record", result.head)
+        return result
 
     def export(self, path: str | Path) -> Path:
         """Write `audit.jsonl` (one record per line, in order), replacing the file atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
+        with atomic_path(path) as staging:
+            with staging.open("w", encoding="utf-8") as out:
                 out.writelines(line + "\n" for line in self.lines())
-            os.replace(staging, path)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
         return path
 
 
-def verify_file(path: str | Path) -> Verification:
-    """Verify an exported `audit.jsonl`."""
+def verify_file(path: str | Path, anchor: tuple[int, str] | None = None) -> Verification:
+    """Verify an exported `audit.jsonl` (against an earlier anchor: record count, that record's hash)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no ledger file at {path}")
     with path.open(encoding="utf-8") as handle:
-        return verify_lines(line.rstrip("\n") for line in handle)
+        return verify_lines((line.rstrip("\n") for line in handle), anchor)

@@ -4,8 +4,10 @@ For a meta profile M as of D:
 
 1. Each sleeve's stream is its configured tournament cell's stitched out-of-sample daily returns, as stored by
    the sleeve's `tournament_scoreboard` for (sleeve, D). The scorer `None` means the sleeve's champion.
-2. The streams are inner-joined on date (never zero-filled): only days every sleeve has count. A crypto sleeve
-   trades weekends and an equity sleeve does not, so the common days are the weekdays both have.
+2. The streams are put on their common calendar, never zero-filled: the common days are the days every sleeve
+   has (a crypto sleeve trades weekends and an equity sleeve does not, so they are the weekdays both have), and
+   each sleeve's return on a common day compounds all its own returns since the previous common day (a crypto
+   sleeve's weekend is folded into its Monday, not dropped).
 3. Sleeve weights: HRP (Ledoit–Wolf covariance, each sleeve its own cluster) or equal weight, then the exact
    Euclidean projection onto {Σw = 1, min_weight ≤ w ≤ max_weight}.
 4. Flattening: each sleeve's final physical weights as of D (the same engine × risk profile, from
@@ -24,7 +26,7 @@ from tsp_platform.allocation.config import CovarianceConfig
 from tsp_platform.allocation.covariance import estimate_covariance
 from tsp_platform.allocation.hrp import hrp_weights
 from tsp_platform.allocation.projection import capped_set, project_breakpoint
-from tsp_platform.lakehouse import Lakehouse
+from tsp_platform.lakehouse import Lakehouse, frame_hash
 from tsp_platform.meta.config import MetaMethod, MetaProfile
 from tsp_platform.tournament.metrics import performance
 
@@ -36,6 +38,7 @@ class MetaResult:
     common_days: int
     first_day: date
     last_day: date
+    inputs: dict[str, str]  # content ids of each sleeve's stream and final weights (for the audit ledger)
 
 
 def _champion(lake: Lakehouse, sleeve: str, as_of: date) -> str:
@@ -45,9 +48,9 @@ def _champion(lake: Lakehouse, sleeve: str, as_of: date) -> str:
     return str(runs["scorer"][0])
 
 
-def sleeve_streams(lake: Lakehouse, meta: MetaProfile, as_of: date) -> tuple[pl.DataFrame, dict[str, str]]:
-    """date × sleeve returns on the days every sleeve has (inner join), and each sleeve's scorer."""
-    stream, frames, scorers = meta.stream, [], {}
+def sleeve_streams(lake: Lakehouse, meta: MetaProfile, as_of: date) -> tuple[pl.DataFrame, dict[str, str], dict]:
+    """date × sleeve returns on the sleeves' common days, each sleeve's scorer, and each stream's content id."""
+    stream, frames, scorers, ids = meta.stream, [], {}, {}
     for sleeve in meta.sleeves:
         scorer = stream.scorer or _champion(lake, sleeve, as_of)
         scorers[sleeve] = scorer
@@ -61,10 +64,24 @@ def sleeve_streams(lake: Lakehouse, meta: MetaProfile, as_of: date) -> tuple[pl.
                 f"{stream.risk_profile.value} × {stream.engine.value} × {stream.simulator.value}; run its tournament"
             )
         frames.append(returns.select("date", pl.col("ret").alias(sleeve)))
-    joined = frames[0]
-    for frame in frames[1:]:
-        joined = joined.join(frame, on="date", how="inner")
-    return joined.sort("date"), scorers
+        ids[f"stream_{sleeve}_id"] = frame_hash(returns.select("date", "ret").sort("date"))
+    common = sorted(set.intersection(*(set(f["date"]) for f in frames)))
+    columns = {"date": common}
+    for sleeve, frame in zip(meta.sleeves, frames):
+        columns[sleeve] = compound_onto(frame.sort("date"), sleeve, common)
+    return pl.DataFrame(columns, schema={"date": pl.Date, **{s: pl.Float64 for s in meta.sleeves}}), scorers, ids
+
+
+def compound_onto(frame: pl.DataFrame, column: str, common: list) -> list[float]:
+    """The stream's return on each common day: its own returns compounded since the previous common day (the
+    first common day keeps its own return: nothing before it is in the shared window)."""
+    dates = frame["date"].to_list()
+    wealth = np.cumprod(1.0 + frame[column].to_numpy())
+    index = {d: i for i, d in enumerate(dates)}
+    positions = [index[d] for d in common]
+    out = [float(frame[column][positions[0]])] if positions else []
+    out += [float(wealth[b] / wealth[a] - 1.0) for a, b in zip(positions, positions[1:])]
+    return out
 
 
 def sleeve_weights(returns: np.ndarray, meta: MetaProfile) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +96,7 @@ def sleeve_weights(returns: np.ndarray, meta: MetaProfile) -> tuple[np.ndarray, 
 
 
 def run_meta(lake: Lakehouse, name: str, meta: MetaProfile, as_of: date, annualisation: int = 252) -> MetaResult:
-    streams, scorers = sleeve_streams(lake, meta, as_of)
+    streams, scorers, inputs = sleeve_streams(lake, meta, as_of)
     if streams.height < meta.min_common_days:
         raise LookupError(
             f"meta {name} as of {as_of}: the sleeves share {streams.height} out-of-sample days, fewer than "
@@ -102,6 +119,7 @@ def run_meta(lake: Lakehouse, name: str, meta: MetaProfile, as_of: date, annuali
         if book.is_empty():
             raise LookupError(f"sleeve {sleeve} as of {as_of}: no final physical weights for "
                               f"{meta.stream.engine.value} × {meta.stream.risk_profile.value}")
+        inputs[f"weights_{sleeve}_id"] = frame_hash(book.select("name", "weight").sort("name"))
         physical.append(book.select(pl.col("name").alias("symbol"), (pl.col("weight") * weight).alias("weight"),
                                     pl.lit(sleeve).alias("sleeve")))
     net = (
@@ -110,4 +128,4 @@ def run_meta(lake: Lakehouse, name: str, meta: MetaProfile, as_of: date, annuali
         .sort("symbol")
     )
     days = streams["date"]
-    return MetaResult(sleeves, net, streams.height, days.min(), days.max())
+    return MetaResult(sleeves, net, streams.height, days.min(), days.max(), inputs)

@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from tsp_platform.files import atomic_path
 from tsp_platform.frozen import FrozenConfig
 
 ORDER_COLUMNS = (
@@ -266,8 +267,8 @@ def write_orders(orders: OrderList | pl.DataFrame, path: str | Path) -> Path:
         if ORDER_SCHEMA[c] == pl.Float64
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.write_csv(line_terminator="\n").encode())
+    with atomic_path(path) as staging:
+        staging.write_bytes(text.write_csv(line_terminator="\n").encode())
     return path
 
 

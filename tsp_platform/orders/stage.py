@@ -9,10 +9,12 @@ friction. Orders are stored in the lakehouse and written as CSV; nothing is sent
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import polars as pl
 from tsp_platform.context import StageContext
+from tsp_platform.lakehouse import frame_hash
 from tsp_platform.lakehouse.schema import TABLES
 from tsp_platform.orders.rebalance import ORDER_COLUMNS, OrderConfig, OrderList, build_orders, read_positions
 
@@ -37,12 +39,16 @@ def final_weights(ctx: StageContext) -> pl.DataFrame:
     return chosen.select(pl.col("name").alias("symbol"), "weight")
 
 
-def run_orders(ctx: StageContext, project_root: Path) -> OrderList:
+def run_orders(ctx: StageContext, project_root: Path) -> tuple[OrderList, dict[str, str]]:
+    """(the order list, content ids of its inputs: the positions file's bytes and the prices used)."""
     settings = ctx.profile.orders
+    inputs = {"positions_id": "none"}
     weights = final_weights(ctx)
     if settings.positions_file:
         path = Path(settings.positions_file)
-        positions = read_positions(path if path.is_absolute() else project_root / path)
+        path = path if path.is_absolute() else project_root / path
+        positions = read_positions(path)
+        inputs["positions_id"] = hashlib.sha256(path.read_bytes()).hexdigest()
     else:
         positions = pl.DataFrame(schema={"symbol": pl.String, "quantity": pl.Float64})
     symbols = sorted(set(weights["symbol"]) | set(positions["symbol"]))
@@ -51,7 +57,8 @@ def run_orders(ctx: StageContext, project_root: Path) -> OrderList:
     lots = ctx.lakehouse.read_table("symbols").select("symbol", "lot_size")
     config = OrderConfig(capital=settings.capital, friction_rate=ctx.profile.friction.total_rate,
                          min_notional=settings.min_notional, default_lot_size=settings.default_lot_size)
-    return build_orders(weights, positions, prices, lots, config)
+    inputs["prices_id"] = frame_hash(prices.sort("symbol"))
+    return build_orders(weights, positions, prices, lots, config), inputs
 
 
 def store_orders(ctx: StageContext, orders: OrderList) -> pl.DataFrame:

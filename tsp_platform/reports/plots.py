@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from scipy.cluster.hierarchy import dendrogram, leaves_list
 
+from tsp_platform.files import atomic_path
 from tsp_platform.reports.correlation import MIN_OVERLAP, average_linkage, pairwise_correlation
 from tsp_platform.reports.streams import Stream, drawdown, equity, validate_streams
 
@@ -45,7 +46,8 @@ def _axes(path: Path, title: str, figsize: tuple[float, float] = FIGSIZE) -> Ite
         ax = fig.add_subplot()
         ax.set_title(title)
         yield ax
-        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+        with atomic_path(path) as staging:
+            fig.savefig(staging, format="png", dpi=DPI, metadata={"Software": None})
     fig.clear()
 
 

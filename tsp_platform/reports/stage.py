@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from tsp_platform.context import StageContext
+from tsp_platform.files import atomic_path
 from tsp_platform.reports.dashboard import DashboardInputs, render_dashboard
 from tsp_platform.reports.plots import plot_correlation, plot_dendrogram, plot_drawdowns, plot_equity, plot_weights
 from tsp_platform.reports.streams import cell_label, streams_from_tournament_returns
@@ -98,7 +99,7 @@ def build_report(ctx: StageContext, out: Path) -> ReportResult:
         "Drawdowns": plot_drawdowns(shown, directory / "drawdowns.png", baselines=baseline_labels),
     }
     if leading_labels:
-        head = leading.row(0, named=True)
+        head = next(r for r in leading.iter_rows(named=True) if _label(r) == leading_labels[0])
         weights = _read(ctx, "tournament_weights").filter(
             *(pl.col(c) == head[c] for c in ("scorer", "risk_profile", "engine"))
         )
@@ -131,7 +132,12 @@ def build_report(ctx: StageContext, out: Path) -> ReportResult:
         markdown += (f"\n\n_{skipped} more strict candidates have no tear-sheet (at most "
                      f"{MAX_CANDIDATE_TEARSHEETS} are written, best first)._\n")
     dashboard = directory / "dashboard.md"
-    dashboard.write_text(markdown, encoding="utf-8")
+    with atomic_path(dashboard) as staging:
+        staging.write_text(markdown, encoding="utf-8")
+    written = {dashboard, *plots.values(), *tearsheets.values()}
+    for stale in [*directory.glob("*.png"), *(directory / "tearsheets").glob("*.html")]:
+        if stale not in written:  # a chart or tear-sheet of an earlier run that this one did not produce
+            stale.unlink()
     return ReportResult(directory, dashboard, markdown, plots, tearsheets, skipped)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from tsp_platform.files import atomic_path
 from tsp_platform.reports.streams import validate_stream
 
 STRATEGY_TITLE = "Strategy"
@@ -92,23 +92,21 @@ def write_tearsheet(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     qs, style = _quantstats()
-    try:
-        with _quiet(), matplotlib.rc_context(style):
-            qs.reports.html(
-                strategy, benchmark=bench, periods_per_year=int(annualisation), output=str(partial), title=title,
-                match_dates=False, strategy_title=STRATEGY_TITLE,
-            )
-    except Exception as exc:
-        partial.unlink(missing_ok=True)
-        span = f"{strategy.index[0]:%Y-%m-%d}…{strategy.index[-1]:%Y-%m-%d}"
-        raise RuntimeError(
-            f"QuantStats could not write the tear-sheet {title!r} ({strategy.size} returns, {span}): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    _check_metrics(partial, title)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        try:
+            with _quiet(), matplotlib.rc_context(style):
+                qs.reports.html(
+                    strategy, benchmark=bench, periods_per_year=int(annualisation), output=str(partial), title=title,
+                    match_dates=False, strategy_title=STRATEGY_TITLE,
+                )
+        except Exception as exc:
+            span = f"{strategy.index[0]:%Y-%m-%d}…{strategy.index[-1]:%Y-%m-%d}"
+            raise RuntimeError(
+                f"QuantStats could not write the tear-sheet {title!r} ({strategy.size} returns, {span}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        _check_metrics(partial, title)
     return path
 
 
