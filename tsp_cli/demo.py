@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 
+from tsp_cli.tournament import QUIET
 from tsp_platform.config import load_manifest
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _manifest():

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads)
+from tsp_cli.tournament import QUIET
 from tsp_platform.config import AssetClass, Calendar, ConfigError, load_manifest
 from tsp_platform.lakehouse import Lakehouse
 
@@ -64,7 +65,6 @@ def cmd_import_prices(args) -> int:
     return 0
 
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _print_checks(result) -> None:

@@ -13,6 +13,7 @@ import hashlib
 from pathlib import Path
 
 import polars as pl
+
 from tsp_platform.context import StageContext
 from tsp_platform.lakehouse import frame_hash
 from tsp_platform.lakehouse.schema import TABLES
