@@ -137,7 +137,7 @@ def tournament_scoreboard(context: dg.AssetExecutionContext, lakehouse: Lakehous
             f"{ctx.profile.name} as of {ctx.as_of}: no usable results for cell groups {unusable}; materialise their "
             "tournament_cells partitions (the tournament sensor requests them when selection materialises)"
         )
-    _, content_id = _snapshot(context, lakehouse, manifest)
+    content_id = TournamentSnapshot.content_id(snapshot_directory(root, ctx.profile.name, ctx.as_of))
     board = store_tournament(ctx, batches, content_id)
     record_outcomes(context, lakehouse, manifest, [
         {"step": "tournament_cells", "partition": cell_key(ctx.profile.name, ctx.as_of, b.group), "status": "success",

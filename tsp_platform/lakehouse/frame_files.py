@@ -65,14 +65,24 @@ def write_frames(directory: Path, frames: dict[str, pl.DataFrame], info: dict) -
         raise
 
 
+def _manifest_bytes(directory: Path, version: Path) -> bytes:
+    try:
+        return (version / MANIFEST_FILE).read_bytes()
+    except FileNotFoundError:
+        raise FrameFilesError(f"{directory}: no {MANIFEST_FILE} (never written, or written by something else)") from None
+
+
+def content_id(directory: Path) -> str:
+    """The current version's content id (its manifest's SHA-256) without reading its frames."""
+    directory = Path(directory)
+    return _sha256(_manifest_bytes(directory, directory.resolve()))
+
+
 def read_frames(directory: Path, names: tuple[str, ...]) -> tuple[dict[str, pl.DataFrame], dict, str]:
     """(frames, info, content id) of the current version of a directory `write_frames` wrote."""
     directory = Path(directory)
     version = directory.resolve()
-    try:
-        manifest_bytes = (version / MANIFEST_FILE).read_bytes()
-    except FileNotFoundError:
-        raise FrameFilesError(f"{directory}: no {MANIFEST_FILE} (never written, or written by something else)") from None
+    manifest_bytes = _manifest_bytes(directory, version)
     manifest = json.loads(manifest_bytes)
     frames = {}
     for name in names:

@@ -184,7 +184,8 @@ class CellResult:
 # --------------------------------------------------------------------------------------------------- selection
 
 
-def _day(value) -> date:
+def to_date(value) -> date:
+    """A numpy datetime64 (or anything numpy reads as a day) as a `datetime.date`."""
     return np.datetime64(value, "D").astype(date)
 
 
@@ -208,7 +209,7 @@ def pool_for(pools: Mapping[date, frozenset[str]], as_of: date) -> tuple[date | 
 
 def _window_selection(inputs: TournamentInputs, window: Window) -> WindowSelection:
     train = train_panel(inputs.panel, window)
-    as_of = _day(train.dates[-1])
+    as_of = to_date(train.dates[-1])
     bench = train.select([inputs.benchmark]).values[:, 0].copy() if inputs.benchmark else None
     atoms, pool_date = inputs.atoms, None
     if inputs.pools is not None:
@@ -442,8 +443,8 @@ def simulate_plan(
         [
             {
                 "window": sel.window.index, "as_of": sel.as_of,
-                "test_start": _day(inputs.panel.dates[sel.window.test.start]),
-                "test_end": _day(inputs.panel.dates[sel.window.test.stop - 1]),
+                "test_start": to_date(inputs.panel.dates[sel.window.test.start]),
+                "test_end": to_date(inputs.panel.dates[sel.window.test.stop - 1]),
                 "pool_date": sel.pool_date,
                 "status": rec["status"], "regime": rec["regime"], "fallback": rec["fallback"],
                 "selected": len(sel_set), "gross": float(np.abs(reb.weights).sum()),

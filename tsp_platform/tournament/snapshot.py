@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from tsp_platform.config.models import Profile
-from tsp_platform.lakehouse.frame_files import FrameFilesError, read_frames, write_frames
+from tsp_platform.lakehouse.frame_files import FrameFilesError, content_id, read_frames, write_frames
 from tsp_platform.selection.panel import ReturnsPanel
 from tsp_platform.selection.stage import execution_snapshot
 from tsp_platform.tournament.cell import TournamentInputs
@@ -29,6 +29,10 @@ FRAMES = ("returns", "atoms", "pools", "bars", "meta")
 
 class SnapshotError(RuntimeError):
     """A snapshot is missing, incomplete, or does not match its manifest."""
+
+
+def _unusable(error: FrameFilesError) -> SnapshotError:
+    return SnapshotError(f"tournament snapshot unusable ({error}): materialise tournament_inputs for this partition")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,13 +82,19 @@ class TournamentSnapshot:
         frames = {name: getattr(self, name) for name in FRAMES}
         return write_frames(directory, frames, {"profile": self.profile, "as_of": self.as_of.isoformat()})
 
+    @staticmethod
+    def content_id(directory: Path) -> str:
+        """The written snapshot's content id, without reading (or verifying) its files."""
+        try:
+            return content_id(directory)
+        except FrameFilesError as error:
+            raise _unusable(error) from error
+
     @classmethod
     def read(cls, directory: Path) -> tuple["TournamentSnapshot", str]:
         """(snapshot, content id) of a written snapshot; a missing or damaged one raises `SnapshotError`."""
         try:
             frames, info, content_id = read_frames(directory, FRAMES)
         except FrameFilesError as error:
-            raise SnapshotError(
-                f"tournament snapshot unusable ({error}): materialise tournament_inputs for this partition"
-            ) from error
+            raise _unusable(error) from error
         return cls(profile=info["profile"], as_of=date.fromisoformat(info["as_of"]), **frames), content_id

@@ -42,12 +42,12 @@ from tsp_platform.selection.stage import execution_metadata, require_healthy_dat
 from tsp_platform.tournament import metrics as M
 from tsp_platform.tournament.cell import (
     BASELINE_ENGINE, BASELINES, CellPlan, CellResult, TournamentInputs, WindowSelection, plan_baseline, plan_cell,
-    select_windows, simulate_plan,
+    select_windows, simulate_plan, to_date,
 )
 from tsp_platform.tournament.config import TournamentConfig
 from tsp_platform.tournament.scoreboard import KEY_COLUMNS, build_scoreboard
 from tsp_platform.tournament.snapshot import TournamentSnapshot
-from tsp_platform.tournament.verify import snapshot_problems
+from tsp_platform.tournament.verify import snapshot_problems, span_problem
 from tsp_platform.tournament.walkforward import windows
 
 BASELINE_GROUP = BASELINE_ENGINE
@@ -121,13 +121,10 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
         bars, candidates, ctx.as_of, start, ctx.profile.history_floor_days, quarantine_list(health)
     ).returns.select("symbol", "date", "ret")
     panel = ReturnsPanel.from_long(returns)
-    need = config.windows.train + config.windows.test
-    if len(panel.dates) < need:
-        raise ValueError(
-            f"{ctx.profile.name} as of {ctx.as_of}: {len(panel.dates)} return rows over tournament.history_days="
-            f"{config.history_days}, fewer than train + test = {need}: no walk-forward window"
-        )
-    decisions = [_day(panel.dates[w.as_of]) for w in windows(len(panel.dates), config.windows)]
+    short = span_problem(len(panel.dates), config)
+    if short:
+        raise ValueError(f"{ctx.profile.name} as of {ctx.as_of}: {short}")
+    decisions = [to_date(panel.dates[w.as_of]) for w in windows(len(panel.dates), config.windows)]
     with_returns = set(returns["symbol"])
     pools = [(day, atoms.filter(pl.col("symbol").is_in(sorted(with_returns))) if atoms.height else atoms)
              for day, atoms in _window_pools(ctx, decisions)]
@@ -226,10 +223,6 @@ def _plans(inputs: TournamentInputs, selections, config: TournamentConfig, group
     return plans
 
 
-def _day(value) -> date:
-    return np.datetime64(value, "D").astype(date)
-
-
 def _cell_row(plan: CellPlan, simulator: str, result: CellResult | None, seconds: float, message: str = "") -> dict:
     metrics = result.metrics.as_dict() if result is not None and result.metrics is not None else {}
     simulated = result is not None and result.result is not None
@@ -237,8 +230,8 @@ def _cell_row(plan: CellPlan, simulator: str, result: CellResult | None, seconds
         "scorer": plan.scorer, "risk_profile": plan.risk_profile, "engine": plan.engine, "simulator": simulator,
         "is_baseline": plan.is_baseline, "status": result.status if result is not None else "failed",
         "message": message or plan.message, "windows": len(plan.rebalances),
-        "first_date": _day(result.dates[0]) if simulated else None,
-        "last_date": _day(result.dates[-1]) if simulated else None,
+        "first_date": to_date(result.dates[0]) if simulated else None,
+        "last_date": to_date(result.dates[-1]) if simulated else None,
         "liquidated_on": result.result.liquidated_on if simulated else None,
         **{k: metrics.get(k) for k in METRIC_COLUMNS},
         "costs_paid": float(result.result.costs.sum()) if simulated else None,
@@ -260,11 +253,7 @@ def run_cell_group(
     inputs = snapshot.inputs(profile)
     selections = select_windows(inputs)
     if not selections:
-        rows, w = len(inputs.panel.dates), config.windows
-        raise ValueError(
-            f"{profile.name} as of {snapshot.as_of}: {rows} return rows over tournament.history_days="
-            f"{config.history_days}, fewer than train + test = {w.train + w.test}: no walk-forward window"
-        )
+        raise ValueError(f"{profile.name} as of {snapshot.as_of}: {span_problem(len(inputs.panel.dates), config)}")
     reference = config.parity_reference.value
     cells, returns, weights, windows = [], [], [], []
     for plan in _plans(inputs, selections, config, group):

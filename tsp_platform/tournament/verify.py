@@ -22,13 +22,19 @@ def _name(row: dict) -> str:
     return "/".join(str(row[c]) for c in KEY_COLUMNS)
 
 
+def span_problem(rows: int, config: TournamentConfig) -> str | None:
+    """Why `rows` return rows hold no walk-forward window (None when they hold one)."""
+    need = config.windows.train + config.windows.test
+    if rows >= need:
+        return None
+    return (f"{rows} return rows over tournament.history_days={config.history_days}, fewer than train + test = "
+            f"{need}: no walk-forward window")
+
+
 def snapshot_problems(snapshot: TournamentSnapshot, config: TournamentConfig) -> dict[str, list[str]]:
     """`span_covers_a_window`: enough rows for train + test; `returns_valid`: finite, above −100 %."""
-    panel = snapshot.panel
-    need = config.windows.train + config.windows.test
-    span = [] if len(panel.dates) >= need else [
-        f"{len(panel.dates)} return rows over {config.history_days} days, fewer than train + test = {need}"
-    ]
+    short = span_problem(len(snapshot.panel.dates), config)
+    span = [short] if short else []
     bad = snapshot.returns.filter(~pl.col("ret").is_finite() | (pl.col("ret") <= -1.0))
     valid = [f"{s} {d}: return {r}" for s, d, r in bad.select("symbol", "date", "ret").head(5).iter_rows()]
     if bad.height > 5:
