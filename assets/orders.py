@@ -22,7 +22,7 @@ def rebalance_orders(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
     ctx = stage_context(context, lakehouse, manifest)
     orders, inputs = run_orders(ctx, PROJECT_ROOT)
     rows = store_orders(ctx, orders)
-    path = write_orders(orders, lakehouse.output_dir() / "orders" / ctx.profile.name / f"{ctx.as_of}.csv")
+    path = write_orders(orders, lakehouse.orders_root() / ctx.profile.name / f"{ctx.as_of}.csv")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows.height,

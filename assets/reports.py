@@ -24,7 +24,7 @@ from tsp_platform.reports.stage import build_report, image_markdown
 def portfolio_report(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Dashboard (scoreboard, data health, funnel, regime, final weights), PNG charts and tear-sheets."""
     ctx = stage_context(context, lakehouse, manifest)
-    report = build_report(ctx, lakehouse.output_dir() / "reports")
+    report = build_report(ctx, lakehouse.reports_root())
     charts = "\n\n".join(image_markdown(path, title) for title, path in report.plots.items()
                          if title in ("Equity", "Drawdowns"))
     return dg.MaterializeResult(

@@ -30,6 +30,12 @@ class LakehouseResource(dg.ConfigurableResource):
     def audit_path(self) -> Path:
         return self.output_dir() / "audit.jsonl"
 
+    def reports_root(self) -> Path:
+        return self.output_dir() / "reports"
+
+    def orders_root(self) -> Path:
+        return self.output_dir() / "orders"
+
     def snapshot_root(self) -> Path:
         """Parquet snapshots for fan-out work, never read from the database file itself."""
         return self.output_dir() / "snapshots"

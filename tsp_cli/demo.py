@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from tsp_cli.tournament import QUIET
+from tsp_cli.tournament import run_job
 from tsp_platform.config import load_manifest
 
 
@@ -15,35 +15,30 @@ def _manifest():
     return load_manifest(os.environ.get("TSP_MANIFEST") or None)
 
 
-def _run(job: str, **kwargs):
-    import dagster as dg
+def lakehouse_resource():
+    """The deployment's lakehouse resource: its file and the folders the platform writes beside it."""
+    from resources import LakehouseResource, lakehouse_path
 
-    from assets.definitions import defs
-
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET, **kwargs
-    )
+    return LakehouseResource(path=lakehouse_path())
 
 
 def dashboard_path() -> str:
-    from resources import lakehouse_path
+    from tsp_platform.reports.stage import report_directory
 
     profile = _manifest().profile(_manifest().file.default_profile)
-    return os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "reports", profile.name,
-                        profile.latest_date.isoformat(), "dashboard.md")
+    return str(report_directory(lakehouse_resource().reports_root(), profile.name, profile.latest_date) / "dashboard.md")
 
 
 def default_tournament_and_report() -> int:
     """The default profile's tournament at its latest date (its report follows, as the sensor chains it)."""
-    from resources import lakehouse_path
     from tsp_cli.tournament import drive_tournament, print_scoreboard
-    from tsp_platform.lakehouse import Lakehouse
 
     profile = _manifest().profile(_manifest().file.default_profile)
     print(f"\ntournament {profile.name} as of {profile.latest_date} (snapshot → cells → scoreboard)")
     if not drive_tournament(profile.name, profile.latest_date.isoformat()):
         return 1
-    print_scoreboard(Lakehouse(lakehouse_path()).read_partition("tournament_scoreboard", profile.name, profile.latest_date))
+    board = lakehouse_resource().lakehouse().read_partition("tournament_scoreboard", profile.name, profile.latest_date)
+    print_scoreboard(board)
     return 0 if os.path.exists(dashboard_path()) else 1
 
 
@@ -65,7 +60,7 @@ def meta_sample(run_partitions, done: set[tuple[str, str]]) -> int:
             if status or not drive_tournament(sleeve, day, verbose=False):
                 print(f"  sleeve {sleeve}: its tournament did not complete")
                 return 1
-        result = _run("meta_portfolio_job", partition_key=meta_key(name, day))
+        result = run_job("meta_portfolio_job", partition_key=meta_key(name, day))
         if not result.success:
             print(f"  {name}: FAILED")
             return 1
@@ -76,11 +71,10 @@ def meta_sample(run_partitions, done: set[tuple[str, str]]) -> int:
 
 def audit() -> tuple[int, str]:
     """Export the ledger and verify it (the `ledger_verifies` check and `tsp ledger verify`): (status, verdict)."""
-    from resources import lakehouse_path
     from tsp_platform.audit.store import verify_file
 
-    result = _run("audit_ledger_job")
-    path = os.path.join(os.path.dirname(os.path.abspath(lakehouse_path())), "audit.jsonl")
+    result = run_job("audit_ledger_job")
+    path = lakehouse_resource().audit_path()
     verdict = verify_file(path) if os.path.exists(path) else None
     checks = [e for e in result.get_asset_check_evaluations()]
     passed = bool(checks) and all(c.passed for c in checks)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads)
-from tsp_cli.tournament import QUIET
+from tsp_cli.tournament import run_job
 from tsp_platform.config import AssetClass, Calendar, ConfigError, load_manifest
 from tsp_platform.lakehouse import Lakehouse
 
@@ -93,23 +93,17 @@ def _print_funnel(result) -> None:
 
 
 def _run_partitions(partitions: list[tuple[str, str]], seed: bool, quiet: bool = False) -> int:
-    import dagster as dg
-
-    from assets.definitions import defs
     from partitions import partition_key
 
     ensure_dagster_home()
-    instance = dg.DagsterInstance.get()
     if seed:
-        result = defs.resolve_job_def("seed_lakehouse").execute_in_process(instance=instance, run_config=QUIET)
+        result = run_job("seed_lakehouse", raise_on_error=True)
         print(f"seed_lakehouse: {'ok' if result.success else 'FAILED'}")
     status = 0
     for profile, day in partitions:
         key = partition_key(profile, day)
         for job in ("data_cycle", "alpha_cycle"):
-            result = defs.resolve_job_def(job).execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
-            )
+            result = run_job(job, partition_key=key)
             print(f"{'  ' if quiet else chr(10)}{job} {profile} as of {day}: {'ok' if result.success else 'FAILED'} "
                   f"(run {result.run_id})")
             if not quiet:
@@ -124,13 +118,7 @@ def _run_partitions(partitions: list[tuple[str, str]], seed: bool, quiet: bool =
 
 def _run_dbt_gates() -> int:
     """The SQL gates of dbt_checks/ over the whole lakehouse (WARN findings do not fail the run)."""
-    import dagster as dg
-
-    from assets.definitions import defs
-
-    result = defs.resolve_job_def("dbt_health_gates").execute_in_process(
-        instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET
-    )
+    result = run_job("dbt_health_gates")
     print(f"\ndbt_health_gates (whole tables): {'ok' if result.success else 'FAILED'}")
     _print_checks(result)
     return 0 if result.success else 1
@@ -167,9 +155,10 @@ def cmd_demo(args) -> int:
     print("                        tournament_cells, tournament_returns, tournament_weights, tournament_windows,")
     print("                        tournament_scoreboard, rebalance_orders, meta_sleeve_weights,")
     print("                        meta_physical_weights, audit_ledger")
-    print(f"  reports:              {Path(lakehouse_path()).resolve().parent / 'reports'}  (dashboard.md, PNG, HTML)")
-    print(f"  orders:               {Path(lakehouse_path()).resolve().parent / 'orders'}  (CSV, never sent)")
-    print(f"  tournament snapshots: {Path(lakehouse_path()).resolve().parent / 'snapshots'}  (Parquet the cells read)")
+    lake = demo.lakehouse_resource()
+    print(f"  reports:              {lake.reports_root()}  (dashboard.md, PNG, HTML)")
+    print(f"  orders:               {lake.orders_root()}  (CSV, never sent)")
+    print(f"  tournament snapshots: {lake.snapshot_root()}  (Parquet the cells read)")
     print(f"  Dagster instance:     {os.environ['DAGSTER_HOME']}  (runs, materialisations, check results)")
     print("  browse them:          make ui  ->  http://127.0.0.1:3000")
     dashboard = demo.dashboard_path()

@@ -16,15 +16,20 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 MAX_STEPS = 8  # snapshot, cells, scoreboard, report, with room for one re-planned step each
 
 
-def execute_request(job_name: str, partition_key: str) -> tuple[bool, str, str]:
-    """Run one requested job partition in-process against the local instance: (success, run id, first error)."""
+def run_job(job_name: str, raise_on_error: bool = False, **kwargs):
+    """Run a job of the project's Definitions in-process against the local instance, quietly."""
     import dagster as dg
 
     from assets.definitions import defs
 
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=partition_key, instance=dg.DagsterInstance.get(), raise_on_error=False, run_config=QUIET
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=dg.DagsterInstance.get(), raise_on_error=raise_on_error, run_config=QUIET, **kwargs
     )
+
+
+def execute_request(job_name: str, partition_key: str) -> tuple[bool, str, str]:
+    """Run one requested job partition (`run_job`): (success, run id, first error)."""
+    result = run_job(job_name, partition_key=partition_key)
     errors = [e.event_specific_data.error.message.strip() for e in result.all_events if e.is_step_failure]
     return result.success, result.run_id, errors[0] if errors else ""
 

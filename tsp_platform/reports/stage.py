@@ -29,6 +29,7 @@ from tsp_platform.reports.plots import plot_correlation, plot_dendrogram, plot_d
 from tsp_platform.reports.streams import cell_label, streams_from_tournament_returns
 from tsp_platform.reports.tearsheet import write_tearsheet
 from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.selection.stage import partition_funnel
 from tsp_platform.tournament.scoreboard import KEY_COLUMNS
 
 MAX_CANDIDATE_TEARSHEETS = 10
@@ -49,16 +50,17 @@ def _read(ctx: StageContext, table: str) -> pl.DataFrame:
     return ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)
 
 
+def report_directory(out: Path, profile: str, as_of) -> Path:
+    """Where a partition's dashboard, charts and tear-sheets are written."""
+    return Path(out) / profile / as_of.isoformat()
+
+
 def funnel(ctx: StageContext) -> dict[str, int]:
-    runs, scans, pool = _read(ctx, "discovery_runs"), _read(ctx, "scan_results"), _read(ctx, "raw_pool")
-    returns, winners = _read(ctx, "returns_matrix"), _read(ctx, "selection_winners")
+    """The selection funnel from the stored tables (the selection stage's own `partition_funnel`)."""
+    pool, returns, winners = _read(ctx, "raw_pool"), _read(ctx, "returns_matrix"), _read(ctx, "selection_winners")
     with_returns = pool.filter(pl.col("symbol").is_in(returns["symbol"].unique().to_list())).height
-    return {
-        "universe": int(runs["universe"].max() or 0) if runs.height else 0,
-        "discovered": scans["symbol"].n_unique() if scans.height else 0,
-        "pool_atoms": pool.height, "with_returns": with_returns,
-        "winners": winners.filter(pl.col("is_champion")).height if winners.height else 0,
-    }
+    champion = winners.filter(pl.col("is_champion")).height if winners.height else 0
+    return partition_funnel(ctx, with_returns=with_returns, winners=champion).as_dict()
 
 
 def _label(row: dict) -> str:
@@ -69,7 +71,7 @@ def build_report(ctx: StageContext, out: Path) -> ReportResult:
     board = _read(ctx, "tournament_scoreboard")
     if board.is_empty():
         raise LookupError(f"no tournament scoreboard for {ctx.profile.name} as of {ctx.as_of}: run the tournament first")
-    directory = Path(out) / ctx.profile.name / ctx.as_of.isoformat()
+    directory = report_directory(out, ctx.profile.name, ctx.as_of)
     (directory / "tearsheets").mkdir(parents=True, exist_ok=True)
     reference = ctx.profile.tournament.parity_reference.value
     streams = streams_from_tournament_returns(_read(ctx, "tournament_returns"))

@@ -167,13 +167,17 @@ def run_selection_stage(ctx: StageContext) -> tuple[SelectionContext, pl.DataFra
             "selection_runs": _tag(ctx, runs, SELECTION_RUNS.column_names),
         },
     )
-    runs_seen = ctx.lakehouse.read_partition("discovery_runs", ctx.profile.name, ctx.as_of)
-    scans = ctx.lakehouse.read_partition("scan_results", ctx.profile.name, ctx.as_of)
-    funnel = Funnel(
+    return sc, winners, partition_funnel(ctx, with_returns=sc.atoms.height, winners=champion.winners.height)
+
+
+def partition_funnel(ctx: StageContext, with_returns: int, winners: int) -> Funnel:
+    """The funnel of a partition: the discovery side read from its stored tables, the selection side given."""
+    read = lambda table: ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)  # noqa: E731
+    runs_seen, scans = read("discovery_runs"), read("scan_results")
+    return Funnel(
         universe=int(runs_seen["universe"].max() or 0) if runs_seen.height else 0,
-        discovered=scans["symbol"].n_unique(),
-        pool_atoms=ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of).height,
-        with_returns=sc.atoms.height,
-        winners=champion.winners.height,
+        discovered=scans["symbol"].n_unique() if scans.height else 0,
+        pool_atoms=read("raw_pool").height,
+        with_returns=with_returns,
+        winners=winners,
     )
-    return sc, winners, funnel
