@@ -20,13 +20,20 @@ match), so the daemon never launches the same step twice for it: a failed step i
 complete request nothing. The cursor keeps one position per watched asset, so a busy asset's backlog is read
 page by page and never skipped. A record the sensor cannot interpret (a profile removed from the manifest, a
 malformed key) is logged and passed over, never allowed to stop the sensor.
+
+Selections materialised by a backfill (or by a sensor's follow-up of one) fan out only when the backfill
+carries `tsp/tournaments=true` (`tsp backfill --tournaments`): a year's backfill would otherwise queue a
+tournament per date.
 """
 
-import json
 from collections.abc import Iterable
 
 import dagster as dg
 
+from assets._events import (
+    fans_out_tournaments, latest_record, new_records, read_cursor, record_meta, run_tags, write_cursor,
+)
+from assets.jobs import asset_job
 from assets.selection import selection
 from assets.reports import portfolio_report
 from assets.tournament import tournament_cells, tournament_inputs, tournament_scoreboard
@@ -34,47 +41,26 @@ from partitions import cell_keys, cell_of, parse_partition_key, partition_key, t
 from resources import ManifestResource
 from tsp_platform.config import ConfigError
 
-RECORDS_PER_TICK = 1000
 WATCHED = (selection, tournament_inputs, tournament_cells, tournament_scoreboard)
 UNREADABLE = (ValueError, KeyError, ConfigError)
 
-tournament_inputs_job = dg.define_asset_job(
+tournament_inputs_job = asset_job(
     "tournament_inputs_job", selection=dg.AssetSelection.assets(tournament_inputs),
     description="Snapshot a profile × date for its tournament (Parquet), with the snapshot's checks",
 )
-tournament_cells_job = dg.define_asset_job(
+tournament_cells_job = asset_job(
     "tournament_cells_job", selection=dg.AssetSelection.assets(tournament_cells),
     description="One tournament cell group (dynamic partition date|profile|group)",
 )
-tournament_scoreboard_job = dg.define_asset_job(
+tournament_scoreboard_job = asset_job(
     "tournament_scoreboard_job", selection=dg.AssetSelection.assets(tournament_scoreboard),
     description="Store a profile × date's cells in the lakehouse and judge the strict scoreboard",
 )
-report_job = dg.define_asset_job(
+report_job = asset_job(
     "portfolio_report_job", selection=dg.AssetSelection.assets(portfolio_report),
     description="Dashboard, charts and QuantStats tear-sheets of a partition (after its tournament)",
 )
 TOURNAMENT_JOBS = [tournament_inputs_job, tournament_cells_job, tournament_scoreboard_job, report_job]
-
-
-def _new_records(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, after: int) -> list:
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset.key, after_storage_id=after), limit=RECORDS_PER_TICK, ascending=True
-    )
-    return list(result.records)
-
-
-def _latest(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, partition: str):
-    """The latest materialisation record of one partition of `asset`, or None."""
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=[partition]), limit=1
-    )
-    return result.records[0] if result.records else None
-
-
-def _meta(record, name: str) -> str | None:
-    value = record.asset_materialization.metadata.get(name)
-    return None if value is None else str(value.value)
 
 
 def _partition_of_record(record) -> str | None:
@@ -91,26 +77,26 @@ def _next_steps(instance: dg.DagsterInstance, manifest, key: str) -> tuple[list[
     profile_name, day = parse_partition_key(key)
     profile = manifest.profile(profile_name)
     cells = cell_keys(profile, day)
-    selected = _latest(instance, selection, key)
+    selected = latest_record(instance, selection, key)
     if selected is None:
         return [], []
-    snapshot = _latest(instance, tournament_inputs, key)
+    snapshot = latest_record(instance, tournament_inputs, key)
     if snapshot is None or snapshot.storage_id < selected.storage_id:
         return [dg.RunRequest(job_name=tournament_inputs_job.name, partition_key=key,
                               run_key=f"inputs:{key}:{selected.storage_id}")], cells
-    snapshot_id, config_id = _meta(snapshot, "snapshot_id"), profile.config_id()
-    latest = {c: _latest(instance, tournament_cells, c) for c in cells}
+    snapshot_id, config_id = record_meta(snapshot, "snapshot_id"), profile.config_id()
+    latest = {c: latest_record(instance, tournament_cells, c) for c in cells}
     behind = [c for c, r in latest.items()
-              if r is None or _meta(r, "snapshot_id") != snapshot_id or _meta(r, "config_id") != config_id]
+              if r is None or record_meta(r, "snapshot_id") != snapshot_id or record_meta(r, "config_id") != config_id]
     if behind:
         return [dg.RunRequest(job_name=tournament_cells_job.name, partition_key=c,
                               run_key=f"cells:{c}:{snapshot_id}:{config_id}") for c in behind], cells
     newest = max(r.storage_id for r in latest.values())
-    board = _latest(instance, tournament_scoreboard, key)
+    board = latest_record(instance, tournament_scoreboard, key)
     if board is None or board.storage_id < newest:
         return [dg.RunRequest(job_name=tournament_scoreboard_job.name, partition_key=key,
                               run_key=f"scoreboard:{key}:{newest}")], cells
-    report = _latest(instance, portfolio_report, key)
+    report = latest_record(instance, portfolio_report, key)
     if report is None or report.storage_id < board.storage_id:
         return [dg.RunRequest(job_name=report_job.name, partition_key=key,
                               run_key=f"report:{key}:{board.storage_id}")], cells
@@ -139,16 +125,17 @@ def plan_requests(instance: dg.DagsterInstance, manifest, partitions: Iterable[s
     description="When selection materialises: snapshot, add and run the tournament cells, the scoreboard, the report",
 )
 def tournament_fanout(context: dg.SensorEvaluationContext, manifest: ManifestResource) -> dg.SensorResult:
-    positions = json.loads(context.cursor) if context.cursor else {}
+    positions = read_cursor(context)
     touched = set()
     for asset in WATCHED:
-        name = asset.key.to_user_string()
-        for record in _new_records(context.instance, asset, int(positions.get(name, 0))):
-            positions[name] = record.storage_id  # ascending: the last one read is the furthest
+        for record in new_records(context.instance, asset, positions):
+            if asset is selection and not fans_out_tournaments(run_tags(context.instance, record.run_id)):
+                continue
             try:
                 partition = _partition_of_record(record)
             except UNREADABLE as error:
-                context.log.warning(f"tournament_fanout: passing over {name} {record.partition_key!r}: {error}")
+                context.log.warning(f"tournament_fanout: passing over {asset.key.to_user_string()} "
+                                    f"{record.partition_key!r}: {error}")
                 continue
             if partition is not None:
                 touched.add(partition)
@@ -156,6 +143,6 @@ def tournament_fanout(context: dg.SensorEvaluationContext, manifest: ManifestRes
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[tournament_cell_partitions.build_add_request(to_add)] if to_add else [],
-        cursor=json.dumps(positions, sort_keys=True),
+        cursor=write_cursor(positions),
         skip_reason=None if requests or to_add else "no tournament step is behind",
     )

@@ -140,13 +140,13 @@ def test_a_step_is_requested_under_the_same_run_key_until_it_succeeds(tmp_path):
 
 
 def test_the_cursor_pages_through_each_asset_without_skipping(tournament, monkeypatch):
-    import assets.tournament_sensor as sensor
+    import assets._events as events
 
     instance = tournament["instance"]
     selections = instance.fetch_materializations(dg.AssetKey("selection"), limit=100, ascending=True).records
     cells = instance.fetch_materializations(dg.AssetKey("tournament_cells"), limit=100, ascending=True).records
     assert len(cells) >= len(GROUPS)
-    monkeypatch.setattr(sensor, "RECORDS_PER_TICK", 1)
+    monkeypatch.setattr(events, "RECORDS_PER_TICK", 1)
     result = tick(instance, tournament["manifest"])
     positions = json.loads(result.cursor)
     # one record per asset and tick: each asset's position is its own first record, not the newest overall

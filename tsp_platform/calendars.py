@@ -37,10 +37,13 @@ def is_session(day: pl.Expr, calendar: Calendar) -> pl.Expr:
     return day.dt.weekday() <= 5
 
 
+def is_session_day(day: date, calendar: Calendar) -> bool:
+    return calendar is Calendar.ALWAYS or day.weekday() < 5
+
+
 def previous_session(day: date, calendar: Calendar) -> date:
     """The last session strictly before `day` (the default as-of of a daily schedule)."""
     candidate = day - timedelta(days=1)
-    if calendar is Calendar.WEEKDAYS:
-        while candidate.weekday() >= 5:
-            candidate -= timedelta(days=1)
+    while not is_session_day(candidate, calendar):
+        candidate -= timedelta(days=1)
     return candidate

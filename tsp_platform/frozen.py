@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +26,7 @@ class FrozenConfig(BaseModel):
     """Base for every config object: immutable (mappings included), unknown keys rejected, stable content id."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    identity_exclude: ClassVar[frozenset[str]] = frozenset()  # operational fields that do not change results
 
     def model_post_init(self, context) -> None:
         for name in type(self).model_fields:
@@ -33,5 +35,5 @@ class FrozenConfig(BaseModel):
                 object.__setattr__(self, name, FrozenDict(value))
 
     def config_id(self) -> str:
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        payload = json.dumps(self.model_dump(mode="json", exclude=set(self.identity_exclude)), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]

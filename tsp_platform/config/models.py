@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
@@ -90,6 +91,26 @@ class FeatureFlags(FrozenConfig):
     feat_repair_gaps: bool = True
 
 
+CRON_FIELD = r"[0-9*/,\-]+"
+CRON_PATTERN = rf"^{CRON_FIELD}( {CRON_FIELD}){{4}}$"
+
+
+class ScheduleSettings(FrozenConfig):
+    """The daily data cycle of a live profile: a UTC cron; each tick's as-of is the previous session of its date."""
+
+    cron: str | None = Field(
+        None, pattern=CRON_PATTERN,
+        description="five-field cron in UTC (numbers, *, /, ranges, lists); default: 00:30 daily for 24/7 "
+        "profiles, 06:30 Tuesday to Saturday for weekday profiles",
+    )
+    running: bool = Field(False, description="start the schedule running (otherwise turn it on in the UI)")
+
+    def cron_for(self, calendar: "Calendar") -> str:
+        if self.cron:
+            return self.cron
+        return "30 0 * * *" if calendar is Calendar.ALWAYS else "30 6 * * 2-6"
+
+
 class ProfileSettings(FrozenConfig):
     """Everything a profile may set. `defaults` and each profile use this shape; all fields optional there."""
 
@@ -114,6 +135,7 @@ class ProfileSettings(FrozenConfig):
     tournament: TournamentConfig | None = None
     orders: OrdersSettings | None = None
     live: bool | None = None
+    schedule: ScheduleSettings | None = None
 
 
 class Profile(FrozenConfig):
@@ -140,6 +162,10 @@ class Profile(FrozenConfig):
     tournament: TournamentConfig = TournamentConfig()
     orders: OrdersSettings = OrdersSettings()
     live: bool = False
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    # When the daily cycle runs does not change what it computes: results keep their identity across a new cron.
+    identity_exclude: ClassVar[frozenset[str]] = frozenset({"schedule"})
 
     @model_validator(mode="after")
     def _coherent(self) -> "Profile":
