@@ -195,6 +195,40 @@ def cmd_ledger_verify(args) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_backfill(args) -> int:
+    """Submit a profile × date-range backfill to the project's instance (the daemon runs it)."""
+    import dagster as dg
+
+    from tsp_cli.backfill import BackfillError, plan_backfill, submit, wait
+
+    ensure_dagster_home()
+    try:
+        plan = plan_backfill(load_manifest(os.environ.get("TSP_MANIFEST") or None), args.profile, args.start,
+                             args.end, args.job)
+    except BackfillError as error:
+        print(f"backfill refused: {error}", file=sys.stderr)
+        return 2
+    print(f"backfill {plan.job} of {', '.join(plan.profiles)} from {plan.start} to {plan.end}: "
+          f"{len(plan.partitions)} partitions")
+    with dg.DagsterInstance.get() as instance:
+        try:
+            backfill_id = submit(instance, plan, tournaments=args.tournaments)
+        except BackfillError as error:
+            print(f"backfill refused: {error}", file=sys.stderr)
+            return 2
+        print(f"  submitted backfill {backfill_id}: the daemon runs it (`make ui`), one run per partition"
+              + ("; alpha_after_gates follows each partition whose gates pass" if plan.job == "data_cycle" else ""))
+        print(f"  follow it at http://127.0.0.1:3000/runs/b/{backfill_id}")
+        if not args.wait:
+            return 0
+        try:
+            status = wait(instance, backfill_id, args.timeout)
+        except TimeoutError as error:
+            print(f"  {error}", file=sys.stderr)
+            return 1
+    return 0 if status in ("COMPLETED", "COMPLETED_SUCCESS") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsp", description="tsp-platform command line")
     parser.add_argument("--lakehouse", help="DuckDB file (default: TSP_LAKEHOUSE or the manifest's lakehouse_path)")
@@ -214,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--date", required=True, help="as-of date, YYYY-MM-DD")
     mat.add_argument("--seed", action="store_true", help="seed the embedded data first")
     mat.set_defaults(func=cmd_materialize)
+
+    back = sub.add_parser("backfill", help="submit a backfill of profiles over a date range (the daemon runs it)")
+    back.add_argument("--profile", action="append", required=True, help="a profile (repeat for several)")
+    back.add_argument("--start", required=True, help="first as-of date, YYYY-MM-DD")
+    back.add_argument("--end", required=True, help="last as-of date, YYYY-MM-DD")
+    back.add_argument("--job", default="data_cycle", choices=["data_cycle", "alpha_cycle"],
+                      help="data_cycle (default; the alpha cycle follows once gates pass) or alpha_cycle alone")
+    back.add_argument("--tournaments", action="store_true",
+                      help="let the tournament sensor fan out each backfilled selection (about 2 min of cells each)")
+    back.add_argument("--wait", action="store_true", help="follow the backfill until it ends")
+    back.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
+    back.set_defaults(func=cmd_backfill)
 
     sub.add_parser("demo", help="seed, run the default partitions, print where the results are").set_defaults(func=cmd_demo)
 
