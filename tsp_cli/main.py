@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-from pathlib import Path
 
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads)
+from tsp_cli.home import ensure_dagster_home
 from tsp_cli.tournament import run_job
 from tsp_platform.config import AssetClass, Calendar, ConfigError, load_manifest
 from tsp_platform.lakehouse import Lakehouse
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _lakehouse(args) -> Lakehouse:
     from resources import lakehouse_path
 
     return Lakehouse(args.lakehouse or lakehouse_path())
-
-
-def ensure_dagster_home() -> Path:
-    """Runs are recorded in a local instance inside the project, so `make ui` shows them afterwards."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(PROJECT_ROOT / "configs" / "dagster.yaml", home / "dagster.yaml")
-    return home
 
 
 def cmd_import_prices(args) -> int:
@@ -229,6 +218,18 @@ def cmd_backfill(args) -> int:
     return 0 if status in ("COMPLETED", "COMPLETED_SUCCESS") else 1
 
 
+def cmd_ui_screenshots(args) -> int:
+    from tsp_cli import ui
+
+    return ui.main(["screenshots", "--out", args.out])
+
+
+def cmd_config_reference(args) -> int:
+    from tsp_cli import config_reference
+
+    return config_reference.main(["--check"] if args.check else [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsp", description="tsp-platform command line")
     parser.add_argument("--lakehouse", help="DuckDB file (default: TSP_LAKEHOUSE or the manifest's lakehouse_path)")
@@ -262,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     back.set_defaults(func=cmd_backfill)
 
     sub.add_parser("demo", help="seed, run the default partitions, print where the results are").set_defaults(func=cmd_demo)
+
+    shots = sub.add_parser("ui-screenshots", help="screenshot the asset graph and a checks page of the local instance")
+    shots.add_argument("--out", required=True, help="folder for asset-graph.png and checks.png")
+    shots.set_defaults(func=cmd_ui_screenshots)
+
+    reference = sub.add_parser("config-reference", help="regenerate docs/configuration-reference.md from the models")
+    reference.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file is stale")
+    reference.set_defaults(func=cmd_config_reference)
 
     ledger = sub.add_parser("ledger", help="the audit ledger").add_subparsers(dest="ledger_command", required=True)
     verify = ledger.add_parser("verify", help="verify an exported audit.jsonl: exit 1 naming the first bad record")
