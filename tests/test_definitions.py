@@ -33,6 +33,12 @@ def test_definitions_load_with_the_contracted_assets_checks_and_jobs():
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert {j.name for j in sensor.jobs} == {
         "tournament_inputs_job", "tournament_cells_job", "tournament_scoreboard_job", "portfolio_report_job"}
+    assert {s.name for s in defs.sensors} == {"tournament_fanout", "alpha_after_gates", "meta_after_sleeves"}
+    live = {f"{p.name}_daily" for p in MANIFEST.profiles() if p.live}
+    assert {s.name for s in defs.schedules} == live | {"lakehouse_freshness_daily", "audit_ledger_daily"}
+    freshness = {c.name for c in graph.asset_check_keys if c.asset_key == dg.AssetKey("lakehouse")}
+    assert freshness == {"scan_results_fresh", "raw_pool_fresh", "health_results_fresh", "returns_matrix_fresh",
+                         "selection_winners_fresh", "portfolio_weights_fresh", "rebalance_orders_fresh"}
 
 
 def test_partitions_are_profile_by_date_and_keys_come_from_the_helper():
