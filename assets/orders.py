@@ -9,7 +9,7 @@ from assets.data_cycle import stage_context
 from partitions import profile_date_partitions
 from resources import DUCKDB_POOL, PROJECT_ROOT, LakehouseResource, ManifestResource
 from tsp_platform.orders import write_orders
-from tsp_platform.orders.stage import run_orders, store_orders
+from tsp_platform.orders.stage import orders_csv_path, run_orders, store_orders
 
 
 @dg.asset(
@@ -22,7 +22,7 @@ def rebalance_orders(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
     ctx = stage_context(context, lakehouse, manifest)
     orders, inputs = run_orders(ctx, PROJECT_ROOT)
     rows = store_orders(ctx, orders)
-    path = write_orders(orders, lakehouse.orders_root() / ctx.profile.name / f"{ctx.as_of}.csv")
+    path = write_orders(orders, orders_csv_path(lakehouse.orders_root(), ctx.profile.name, ctx.as_of))
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows.height,

@@ -11,12 +11,14 @@ allocation engine's cells, or the baselines). Build them with `cell_key` / `cell
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 
 import dagster as dg
 
 from tsp_platform.config import load_manifest
 from tsp_platform.config.models import Profile
+from tsp_platform.context import path_segment
 from tsp_platform.tournament.stage import cell_groups
 
 PROFILE_DIM = "profile"
@@ -31,9 +33,19 @@ profile_date_partitions = dg.MultiPartitionsDefinition({PROFILE_DIM: profile_par
 
 def partition_key(profile: str, as_of: date | str) -> dg.MultiPartitionKey:
     """The partition key for one profile and as-of date (aliases resolve to the profile name)."""
+    return dg.MultiPartitionKey({PROFILE_DIM: MANIFEST.canonical_name(profile), DATE_DIM: _day(as_of)})
+
+
+def _day(as_of: date | str) -> str:
+    """The as-of date as YYYY-MM-DD; anything else is an error naming it."""
     day = as_of if isinstance(as_of, str) else as_of.isoformat()
-    date.fromisoformat(day)
-    return dg.MultiPartitionKey({PROFILE_DIM: MANIFEST.canonical_name(profile), DATE_DIM: day})
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise ValueError
+        date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"as-of date {as_of!r} is not a YYYY-MM-DD date") from None
+    return day
 
 
 def partition_of(context) -> tuple[str, date]:
@@ -73,8 +85,7 @@ def sleeve_mapping() -> dg.MultiPartitionMapping:
 
 
 def meta_key(meta: str, as_of: date | str) -> dg.MultiPartitionKey:
-    day = as_of if isinstance(as_of, str) else as_of.isoformat()
-    date.fromisoformat(day)
+    day = _day(as_of)
     if meta not in MANIFEST.file.meta_profiles:
         raise ValueError(f"unknown meta profile {meta!r} (known: {sorted(MANIFEST.file.meta_profiles)})")
     return dg.MultiPartitionKey({META_DIM: meta, DATE_DIM: day})
@@ -89,6 +100,7 @@ def cell_key(profile: str, as_of: date | str, group: str) -> str:
     base = partition_key(profile, as_of)
     if not group or KEY_SEPARATOR in group:
         raise ValueError(f"cell group {group!r} must be non-empty and free of {KEY_SEPARATOR!r}")
+    path_segment(group, "cell group")  # it names the directory the cells' results wait in
     return f"{base}{KEY_SEPARATOR}{group}"
 
 
@@ -106,4 +118,5 @@ def cell_of(key: str) -> tuple[str, date, str]:
         raise ValueError(f"tournament cell key {key!r} is not 'date{KEY_SEPARATOR}profile{KEY_SEPARATOR}group'") from error
     if not group or profile not in MANIFEST.profile_names:
         raise ValueError(f"tournament cell key {key!r}: unknown profile or empty group")
+    path_segment(group, f"tournament cell key {key!r}: cell group")
     return profile, as_of, group

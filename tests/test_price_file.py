@@ -13,7 +13,8 @@ from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA
 from tsp_platform.sources.price_file import PriceFileError, validate_price_file
 
-DATES = [date(2024, 1, 2) + timedelta(days=i) for i in range(8)]  # daily, Tue 2 .. Tue 9 January
+# Weekday sessions, Tue 2 .. Thu 11 January (the default weekdays calendar refuses weekend bars)
+DATES = [d for d in (date(2024, 1, 2) + timedelta(days=i) for i in range(10)) if d.weekday() < 5]
 
 
 def write_wide(path: Path, columns: dict[str, list]) -> Path:

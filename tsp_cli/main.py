@@ -114,6 +114,22 @@ def _run_dbt_gates() -> int:
 
 
 def cmd_materialize(args) -> int:
+    """Refuse an unknown profile (a ConfigError naming it and the known ones) or an as-of date that is not a
+    daily partition before anything runs."""
+    from partitions import as_of_partitions, partition_key
+
+    try:
+        day = partition_key(args.profile, args.date).keys_by_dimension["date"]
+    except ConfigError:
+        raise
+    except ValueError as error:
+        print(f"materialize refused: --date: {error}", file=sys.stderr)
+        return 2
+    if not as_of_partitions.has_partition_key(day):
+        print(f"materialize refused: --date {day} is outside the daily partitions "
+              f"({as_of_partitions.get_first_partition_key()} .. {as_of_partitions.get_last_partition_key()})",
+              file=sys.stderr)
+        return 2
     return _run_partitions([(args.profile, args.date)], seed=args.seed)
 
 

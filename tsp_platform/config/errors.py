@@ -13,6 +13,7 @@ class ConfigError(ValueError):
     def __init__(self, path: Path | str, key: str, message: str):
         self.path = str(path)
         self.key = key
+        self.reason = message
         super().__init__(f"{self.path}: {key or '<root>'}: {message}")
 
 

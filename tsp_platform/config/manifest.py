@@ -18,14 +18,35 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_MANIFEST = CONFIG_DIR / "manifest.yaml"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key repeated in one mapping (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: the base constructor reports it
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r} (first on line {first + 1})", key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error names the file and the line."""
+    """Parse a YAML file; a syntax error or a repeated key names the file and the line."""
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(path, "", "file not found") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "<parse>"
@@ -99,12 +120,20 @@ def load_manifest(path: Path | str | None = None) -> Manifest:
         parsed = ManifestFile.model_validate(raw)
     except ValidationError as exc:
         raise config_error_from_validation(manifest_path, exc) from None
-    for name in list(parsed.profiles) + list(parsed.aliases):
-        if not PROFILE_NAME.match(name):
-            raise ConfigError(manifest_path, f"profiles.{name}", "profile names are lower-case [a-z0-9_], at most 64 characters")
+    # Profile names become directory names (reports, orders, snapshots) and partition keys: fullmatch, so that
+    # neither a path separator, '..' nor a trailing newline gets through.
+    sections = {"profiles": parsed.profiles, "aliases": parsed.aliases, "meta_profiles": parsed.meta_profiles}
+    for section, names in sections.items():
+        for name in names:
+            if not PROFILE_NAME.fullmatch(name):
+                raise ConfigError(manifest_path, f"{section}.{name}",
+                                  "profile names are lower-case [a-z0-9_], at most 64 characters")
     manifest = Manifest(path=manifest_path, file=parsed)
-    manifest.canonical_name(parsed.default_profile)
-    for alias in parsed.aliases:
-        manifest.canonical_name(alias)
+    # An unknown name is blamed on the key that holds it (not on `profiles.<name>`, which is not in the file).
+    for key, name in [("default_profile", parsed.default_profile), *((f"aliases.{a}", a) for a in parsed.aliases)]:
+        try:
+            manifest.canonical_name(name)
+        except ConfigError as error:
+            raise ConfigError(manifest_path, key, error.reason) from None
     manifest.profiles()
     return manifest

@@ -174,7 +174,7 @@ class Profile(FrozenConfig):
                 f"history_floor_days ({self.history_floor_days}) exceeds lookback_days ({self.lookback_days})"
             )
         if not self.scanners:
-            raise ValueError("a profile needs at least one scanner")
+            raise ValueError("scanners: a profile needs at least one scanner")
         return self
 
 

@@ -14,12 +14,17 @@ from pathlib import Path
 
 import polars as pl
 
-from tsp_platform.context import StageContext
+from tsp_platform.context import StageContext, path_segment
 from tsp_platform.lakehouse import frame_hash
 from tsp_platform.lakehouse.schema import TABLES
 from tsp_platform.orders.rebalance import ORDER_COLUMNS, OrderConfig, OrderList, build_orders, read_positions
 
 ORDER_TABLE = "rebalance_orders"
+
+
+def orders_csv_path(root: Path, profile: str, as_of) -> Path:
+    """Where a partition's order list is written as CSV (always inside `root`)."""
+    return Path(root) / path_segment(profile, "profile") / f"{as_of.isoformat()}.csv"
 
 
 def final_weights(ctx: StageContext) -> pl.DataFrame:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tsp_platform.context import StageContext
+from tsp_platform.context import StageContext, path_segment
 from tsp_platform.files import atomic_path
 from tsp_platform.reports.dashboard import DashboardInputs, render_dashboard
 from tsp_platform.reports.plots import plot_correlation, plot_dendrogram, plot_drawdowns, plot_equity, plot_weights
@@ -51,8 +51,8 @@ def _read(ctx: StageContext, table: str) -> pl.DataFrame:
 
 
 def report_directory(out: Path, profile: str, as_of) -> Path:
-    """Where a partition's dashboard, charts and tear-sheets are written."""
-    return Path(out) / profile / as_of.isoformat()
+    """Where a partition's dashboard, charts and tear-sheets are written (always inside `out`)."""
+    return Path(out) / path_segment(profile, "profile") / as_of.isoformat()
 
 
 def funnel(ctx: StageContext) -> dict[str, int]:

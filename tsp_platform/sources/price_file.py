@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tsp_platform.calendars import is_session
 from tsp_platform.config.models import AssetClass, Calendar
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA
@@ -21,6 +22,8 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._\-]{0,31}:[A-Z0-9][A-Z0-9._\-]{0
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 MAX_MEDIAN_SPACING_DAYS = 4  # daily bars, with weekends and holidays; monthly files have ~30
 TOXIC_MOVE = 5.0  # same invariant as the toxic-return health gate
+DATE_FORMAT = "%Y-%m-%d"  # ISO only: an inferred format can read 01/02/2024 as 1 February
+MISSING_SYMBOL = "<missing>"
 
 
 class PriceFileError(ValueError):
@@ -47,12 +50,28 @@ def _read(path: Path) -> pl.DataFrame:
         raise PriceFileError(f"{path}: file not found")
     try:
         if path.suffix.lower() == ".parquet":
-            return pl.read_parquet(path)
-        if path.suffix.lower() == ".csv":
-            return pl.read_csv(path, infer_schema=False)
+            raw = pl.read_parquet(path)
+        elif path.suffix.lower() == ".csv":
+            # The header as written: polars renames a repeated name to `<name>_duplicated_<n>` (a valid ticker)
+            # and keeps a quoted name's doubled quotes.
+            header = tuple(name or "" for name in pl.read_csv(path, has_header=False, n_rows=1, infer_schema=False).row(0))
+            raw = pl.read_csv(path, infer_schema=False)
+        else:
+            raise PriceFileError(f"{path}: expected a .csv or .parquet file")
+    except PriceFileError:
+        raise
     except Exception as exc:  # a corrupt file: name it and the reader's reason
         raise PriceFileError(f"{path}: unreadable ({exc.__class__.__name__}: {exc})") from None
-    raise PriceFileError(f"{path}: expected a .csv or .parquet file")
+    names = [str(name).strip().lower() for name in (header if path.suffix.lower() == ".csv" else raw.columns)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PriceFileError(f"{path}: repeated column names {repeated} (names are compared ignoring case and spaces)")
+    if path.suffix.lower() == ".csv" and len(header) == raw.width:
+        raw.columns = list(header)
+    nested = [name for name, dtype in raw.schema.items() if dtype.is_nested() or dtype in (pl.Object, pl.Binary)]
+    if nested:
+        raise PriceFileError(f"{path}: columns {nested} hold nested or binary values, not dates or prices")
+    return raw
 
 
 def _to_long(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
@@ -60,7 +79,9 @@ def _to_long(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
     if "date" not in columns:
         raise PriceFileError(f"{path}: no 'date' column (columns: {raw.columns})")
     raw = raw.rename({columns["date"]: "date"})
-    if "symbol" in columns and "close" in columns:
+    if "symbol" in columns and "close" not in columns:
+        raise PriceFileError(f"{path}: a long file (with a 'symbol' column) needs a 'close' column (columns: {raw.columns})")
+    if "symbol" in columns:
         renamed = raw.rename({columns[c]: c for c in ("symbol", *PRICE_COLUMNS) if c in columns})
         for missing in PRICE_COLUMNS:
             if missing not in renamed.columns:
@@ -76,8 +97,16 @@ def _to_long(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
     )
 
 
+def _first_per_symbol(frame: pl.DataFrame):
+    return frame.unique("symbol", keep="first", maintain_order=True).iter_rows(named=True)
+
+
 def _qualify(symbol: str, exchange: str | None) -> str:
-    symbol = symbol.strip().upper()
+    # ASCII only is upper-cased: str.upper() maps some letters to ASCII ('ß' -> 'SS'), a silent rename.
+    symbol = symbol.strip()
+    symbol = symbol.upper() if symbol.isascii() else symbol
+    if not symbol:
+        return symbol
     return f"{exchange.upper()}:{symbol}" if exchange and ":" not in symbol else symbol
 
 
@@ -91,38 +120,46 @@ def validate_price_file(
     path = Path(path)
     report = ImportReport(path=str(path))
     long = _to_long(_read(path), path)
-    long = long.with_columns(pl.col("symbol").map_elements(lambda s: _qualify(s, exchange), return_dtype=pl.String))
+    if long.filter(pl.col("close").is_not_null()).is_empty():
+        raise PriceFileError(f"{path}: no prices (nothing to import)")
+    long = long.with_columns(
+        pl.col("symbol").fill_null("").map_elements(lambda s: _qualify(s, exchange), return_dtype=pl.String)
+    ).with_columns(pl.when(pl.col("symbol") == "").then(pl.lit(MISSING_SYMBOL)).otherwise(pl.col("symbol")).alias("symbol"))
     for symbol in long["symbol"].unique().sort().to_list():
-        if not SYMBOL_PATTERN.match(symbol):
+        if symbol == MISSING_SYMBOL:
+            dates = long.filter(pl.col("symbol") == MISSING_SYMBOL)["date"].head(3).to_list()
+            report.reject(symbol, f"rows without a symbol, e.g. dated {dates}")
+        elif not SYMBOL_PATTERN.fullmatch(symbol):
             report.reject(symbol, "invalid symbol: expected EXCHANGE:TICKER of [A-Z0-9._-] (use --exchange for bare tickers)")
     parsed = long.with_columns(
-        pl.col("date").str.strip_chars().str.to_date(strict=False).alias("parsed_date"),
+        pl.col("date").str.strip_chars().str.to_date(DATE_FORMAT, strict=False).alias("parsed_date"),
         *(pl.col(c).str.strip_chars().cast(pl.Float64, strict=False).alias(f"{c}_num") for c in PRICE_COLUMNS),
     )
-    for row in parsed.filter(pl.col("parsed_date").is_null()).head(5).iter_rows(named=True):
-        report.reject(row["symbol"], f"unparseable date {row['date']!r}")
+    # Each check names every offending symbol, with its first offending row.
+    for row in _first_per_symbol(parsed.filter(pl.col("parsed_date").is_null())):
+        report.reject(row["symbol"], f"unparseable date {row['date']!r} (expected YYYY-MM-DD)")
     for column in PRICE_COLUMNS:
         bad = parsed.filter(pl.col(column).is_not_null() & pl.col(f"{column}_num").is_null())
-        for row in bad.head(5).iter_rows(named=True):
+        for row in _first_per_symbol(bad):
             report.reject(row["symbol"], f"non-numeric {column} {row[column]!r} on {row['date']}")
         nan = parsed.filter(pl.col(f"{column}_num").is_nan() | pl.col(f"{column}_num").is_infinite())
-        for row in nan.head(5).iter_rows(named=True):
+        for row in _first_per_symbol(nan):
             report.reject(row["symbol"], f"{row[column].strip()} {column} on {row['date']} (not a finite number)")
     prices = parsed.filter(pl.col("close_num").is_not_null())
-    for row in prices.filter(pl.col("close_num") <= 0).head(5).iter_rows(named=True):
+    for row in _first_per_symbol(prices.filter(pl.col("close_num") <= 0)):
         report.reject(row["symbol"], f"non-positive close {row['close_num']} on {row['date']}")
     for column in ("open", "high", "low"):
-        for row in prices.filter(pl.col(f"{column}_num") <= 0).head(5).iter_rows(named=True):
+        for row in _first_per_symbol(prices.filter(pl.col(f"{column}_num") <= 0)):
             report.reject(row["symbol"], f"non-positive {column} on {row['date']}")
-    for row in prices.filter(pl.col("volume_num") < 0).head(5).iter_rows(named=True):
+    for row in _first_per_symbol(prices.filter(pl.col("volume_num") < 0)):
         report.reject(row["symbol"], f"negative volume on {row['date']}")
-    if report.rejections:
-        return report
-    bars = prices.select(
+    # The series checks run on every symbol whose cells are all valid, so one bad cell does not hide them.
+    rejected = sorted({symbol for symbol, _ in report.rejections})
+    bars = prices.filter(~pl.col("symbol").is_in(rejected)).select(
         "symbol", pl.col("parsed_date").alias("date"),
         *(pl.col(f"{c}_num").alias(c) for c in PRICE_COLUMNS),
     )
-    _check_series(bars, report)
+    _check_series(bars, report, calendar)
     if report.rejections:
         return report
     report.bars = bars.with_columns(pl.lit(f"import:{path.name}").alias("source")).select(list(OHLCV_SCHEMA)).sort("symbol", "date")
@@ -130,10 +167,14 @@ def validate_price_file(
     return report
 
 
-def _check_series(bars: pl.DataFrame, report: ImportReport) -> None:
-    """Per-symbol checks on the series: duplicates, order, daily spacing, spikes, OHLC ranges."""
+def _check_series(bars: pl.DataFrame, report: ImportReport, calendar: Calendar) -> None:
+    """Per-symbol checks on the series: duplicates, order, sessions, daily spacing, spikes, OHLC ranges."""
     for (symbol,), series in bars.partition_by("symbol", as_dict=True, maintain_order=True).items():
         dates = series["date"]
+        off = series.filter(~is_session(pl.col("date"), calendar))["date"]
+        if off.len():
+            report.reject(symbol, f"{off.len()} bar{'' if off.len() == 1 else 's'} outside the {calendar.value} calendar, first {off.min()} "
+                          "(a weekend: pass --calendar 24/7 for markets that trade every day)")
         if dates.is_duplicated().any():
             report.reject(symbol, f"duplicate dates, e.g. {dates.filter(dates.is_duplicated()).first()}")
             continue

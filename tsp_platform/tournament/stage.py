@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from tsp_platform.config.models import DiscoverySource, Profile
-from tsp_platform.context import StageContext
+from tsp_platform.context import StageContext, path_segment
 from tsp_platform.discovery.screener import SCREENER_HISTORY_DAYS
 from tsp_platform.discovery.stage import offline_pool, offline_universe
 from tsp_platform.lakehouse.frame_files import read_frames, write_frames
@@ -65,12 +65,13 @@ def tournament_start(ctx: StageContext) -> date:
 
 def snapshot_directory(root: Path, profile: str, as_of: date) -> Path:
     """Where a partition's snapshot lives under the snapshot root."""
-    return Path(root) / "tournament" / profile / as_of.isoformat() / "inputs"
+    return Path(root) / "tournament" / path_segment(profile, "profile") / as_of.isoformat() / "inputs"
 
 
 def cells_directory(root: Path, profile: str, as_of: date, group: str) -> Path:
     """Where one cell group's results wait (Parquet) until the scoreboard stores them in the lakehouse."""
-    return Path(root) / "tournament" / profile / as_of.isoformat() / "cells" / group
+    return (Path(root) / "tournament" / path_segment(profile, "profile") / as_of.isoformat() / "cells"
+            / path_segment(group, "cell group"))
 
 
 ATOM_COLUMNS = ("atom_id", "symbol", "logic", "direction", "identity", "sector", "asset_class")
