@@ -111,7 +111,7 @@ def ohlcv_history(
     ctx = stage_context(context, lakehouse, manifest)
     fetcher = None if ctx.profile.market_data in STORED_SOURCES else live_sources.bar_fetcher()
     history = sync_history(ctx, fetcher)
-    health = run_health(ctx)
+    health = run_health(ctx, history.refused)
     failed = health.filter(~pl.col("passed"))
     return dg.MaterializeResult(
         metadata={

@@ -495,14 +495,15 @@ def _inputs(problem: AllocationProblem, kkt_tol: float) -> Inputs:
 
 
 def solve_with_fallbacks(
-    problem: AllocationProblem, profile: RiskProfile, kkt_tol: float = 1e-10
+    problem: AllocationProblem, profile: RiskProfile, kkt_tol: float = 1e-10, failures: list[str] | None = None
 ) -> tuple[np.ndarray, str | None]:
-    """Walk the profile's chain; return (weights, name of the fallback that served or None for the primary)."""
+    """Walk the profile's chain; return (weights, name of the fallback that served or None for the primary).
+    `failures`, when given, receives why each link before the one that served failed ("name: Error: message")."""
     if profile not in FALLBACKS:
         raise NotSupported(EngineName.CUSTOM, profile, _NOT_SUPPORTED.get(profile, ""))
     inp = _inputs(problem, kkt_tol)
     _preconditions(inp, profile)
-    failures = []
+    failures = [] if failures is None else failures
     for k, (name, link) in enumerate(FALLBACKS[profile]):
         try:
             return validate(link(inp), inp, profile), (None if k == 0 else name)

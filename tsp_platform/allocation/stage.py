@@ -178,10 +178,11 @@ def solve(engine, problem: AllocationProblem, profile: RiskProfile) -> Allocatio
     if not engine.supports(profile):
         return AllocationResult(engine.name, profile, None, "not_supported", message=f"{engine.name} has no {profile}")
     start = time.perf_counter()
-    fallback, message = None, ""
+    fallback, message, failed_links = None, "", []  # failed_links: why each link before the serving one failed
     try:
         if engine.name is EngineName.CUSTOM:
-            weights, fallback = solve_with_fallbacks(problem, profile)
+            weights, fallback = solve_with_fallbacks(problem, profile, failures=failed_links)
+            message = "; ".join(failed_links)
         else:
             weights = engine.allocate(problem, profile)
     except NotSupported as exc:
@@ -190,8 +191,9 @@ def solve(engine, problem: AllocationProblem, profile: RiskProfile) -> Allocatio
         if engine.name is EngineName.CUSTOM:
             return AllocationResult(engine.name, profile, None, "failed", solve_seconds=time.perf_counter() - start, message=str(exc))
         try:  # the declared chain of a library engine ends in our own engine's chain, recorded as such
-            weights, link = solve_with_fallbacks(problem, profile)
-            fallback, message = f"custom:{link or 'primary'}", f"{engine.name} failed: {exc}"
+            weights, link = solve_with_fallbacks(problem, profile, failures=failed_links)
+            fallback = f"custom:{link or 'primary'}"
+            message = "; ".join([f"{engine.name} failed: {exc}", *(f"custom {f}" for f in failed_links)])
         except (SolverFailed, NotSupported) as final:
             return AllocationResult(engine.name, profile, None, "failed", solve_seconds=time.perf_counter() - start,
                                     message=f"{exc}; custom fallback: {final}")

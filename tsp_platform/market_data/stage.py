@@ -109,6 +109,8 @@ def _missing_ranges(ctx: StageContext, first: date | None, last: date | None) ->
 
 def _repair_gaps(ctx: StageContext, universe: pl.DataFrame, fetcher: DailyBarFetcher) -> int:
     """Re-fetch each gap the gaps gate finds; the source fills what it has (returns rows inserted)."""
+    if universe.is_empty():  # every symbol was refused: nothing to repair (the gates need at least one symbol)
+        return 0
     bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start)
     inputs = GateInputs(bars, universe, ctx.as_of, ctx.profile.health.model_copy(update={"max_missing_sessions": 0}), 1)
     failing = evaluate_gates(inputs, [Gate.GAPS]).filter(~pl.col("passed"), pl.col("value") > 0)
@@ -125,8 +127,11 @@ def _repair_gaps(ctx: StageContext, universe: pl.DataFrame, fetcher: DailyBarFet
     return inserted
 
 
-def run_health(ctx: StageContext) -> pl.DataFrame:
-    """Evaluate every gate on the pool's bars as of the date and store the partition's health results."""
+def run_health(ctx: StageContext, refused: dict[str, str] | None = None) -> pl.DataFrame:
+    """Evaluate every gate on the pool's bars as of the date and store the partition's health results.
+
+    A symbol the source refused this cycle (`HistoryResult.refused`) fails the staleness gate with the source's
+    reason: its stored bars could not be brought up to date, even when they are recent enough to pass on age."""
     universe = pool_universe(ctx)
     # From the history start: the close before the lookback prices the first return, so the gates judge it too.
     bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.history_start)
@@ -134,6 +139,14 @@ def run_health(ctx: StageContext) -> pl.DataFrame:
         bars, universe, ctx.as_of, ctx.profile.health, ctx.profile.history_floor_days, window_start=ctx.lookback_start
     )
     results = evaluate_gates(inputs)
+    if refused:
+        reasons = pl.DataFrame({"symbol": list(refused), "reason": list(refused.values())},
+                               schema={"symbol": pl.String, "reason": pl.String})
+        hit = (pl.col("gate") == Gate.STALENESS.value) & pl.col("reason").is_not_null()
+        results = results.join(reasons, on="symbol", how="left", maintain_order="left").with_columns(
+            passed=pl.when(hit).then(False).otherwise("passed"),
+            detail=pl.when(hit).then(pl.format("refused by the source ({}); {}", "reason", "detail")).otherwise("detail"),
+        ).drop("reason")
     rows = results.with_columns(pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of"))
     ctx.lakehouse.replace_partition("health_results", ctx.profile.name, ctx.as_of, rows.select(HEALTH_RESULTS.column_names))
     return results

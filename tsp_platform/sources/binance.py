@@ -9,6 +9,7 @@ The exchange object is injectable so tests can replay recorded REST payloads at 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
 from collections.abc import Callable
@@ -85,7 +86,7 @@ class BinanceOhlcvClient:
     ) -> None:
         if not 1 <= page_limit <= MAX_KLINES_LIMIT:
             raise ValueError(f"1 <= page_limit <= {MAX_KLINES_LIMIT} required")
-        self.exchange = exchange if exchange is not None else make_exchange()
+        self.exchange = _refusing_malformed_json(exchange if exchange is not None else make_exchange())
         self.backoff = Backoff(max_attempts, backoff_base, backoff_max, sleep)
         self.page_limit = page_limit
         self.now = now
@@ -196,6 +197,31 @@ class BinanceOhlcvClient:
         raise SourceUnavailableError(
             SOURCE, f"failed after {self.backoff.max_attempts} attempts; last error: {type(last).__name__}: {last}"
         )
+
+
+def _refusing_malformed_json(exchange: ccxt.Exchange) -> ccxt.Exchange:
+    """Make a 2xx answer whose JSON does not parse a `ccxt.BadResponse` (→ SourceDataError naming the URL).
+
+    ccxt hands such an answer back as text and its parsers read text as "no data": truncated klines became an
+    empty page (a symbol silently without bars) and a truncated exchangeInfo an empty market list."""
+    if getattr(exchange, "_tsp_strict_json", False):
+        return exchange
+    read = exchange.on_rest_response
+
+    def on_rest_response(code, reason, url, method, response_headers, response_body, request_headers, request_body):
+        body = read(code, reason, url, method, response_headers, response_body, request_headers, request_body)
+        if 200 <= int(code) < 300 and isinstance(body, str):
+            try:
+                json.loads(body)
+            except ValueError as exc:
+                raise ccxt.BadResponse(
+                    f"{exchange.id} {method} {url} answered malformed JSON ({exc}): {body[:120]!r}"
+                ) from exc
+        return body
+
+    exchange.on_rest_response = on_rest_response
+    exchange._tsp_strict_json = True
+    return exchange
 
 
 def _validated_bars(page: Any, symbol: str) -> list[list[float]]:
