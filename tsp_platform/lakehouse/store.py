@@ -7,6 +7,7 @@ Bulk data moves through Arrow; nothing is inserted row by row.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -20,6 +21,25 @@ from tsp_platform.lakehouse.schema import OHLCV, TABLES, Table
 # Columns that record *when* (or how fast) something was written, not *what*: excluded from change detection
 # and content hashes.
 VOLATILE_COLUMNS = frozenset({"ingested_at", "generated_at", "run_id", "solve_ms", "seconds"})
+
+# The `duckdb` pool serialises writers, but Dagster 1.13 can grant its one slot twice when two steps claim it at
+# the same instant (docs/deployment.md §4). A lock conflict is therefore waited out, for a bounded time.
+LOCK_WAIT_S = 120.0
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file's lock; past `wait_s` the error names the file."""
+    deadline, delay = time.monotonic() + wait_s, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() + delay > deadline:
+                raise LakehouseError(f"lakehouse {path} is locked by another process after {wait_s:.0f} s: {error}") from error
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 class LakehouseError(RuntimeError):
@@ -106,15 +126,16 @@ class Lakehouse:
 
     _reconciled: set[Path] = set()  # files whose schema this process has brought up to date
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, lock_wait_s: float = LOCK_WAIT_S):
         self.path = Path(path)
+        self.lock_wait_s = lock_wait_s
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.path.exists():
             raise LakehouseError(f"lakehouse {self.path} does not exist yet: seed or ingest first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(self.path), read_only=read_only)
+        conn = _open(self.path, read_only, self.lock_wait_s)
         try:
             if not read_only and self.path.resolve() not in Lakehouse._reconciled:
                 _reconcile_schema(conn)
