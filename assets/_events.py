@@ -25,6 +25,20 @@ def write_cursor(positions: dict[str, int]) -> str:
     return json.dumps(positions, sort_keys=True)
 
 
+def sensor_result(context: dg.SensorEvaluationContext, sensor: str, decisions, positions: dict[str, int],
+                  idle: str) -> dg.SensorResult:
+    """The requests among `decisions` ((subject, (request or None, reason)) pairs), each held subject logged with
+    its reason, and the advanced cursor."""
+    requests = []
+    for subject, (request, reason) in decisions:
+        if request is None:
+            context.log.info(f"{sensor}: {subject}: {reason}")
+        else:
+            requests.append(request)
+    return dg.SensorResult(run_requests=requests, cursor=write_cursor(positions),
+                           skip_reason=None if requests else idle)
+
+
 def new_records(
     instance: dg.DagsterInstance, asset: dg.AssetsDefinition, positions: dict[str, int], finished_runs_only: bool = False
 ) -> list:

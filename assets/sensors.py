@@ -16,7 +16,7 @@ from collections import defaultdict
 import dagster as dg
 
 from assets._events import (
-    check_problems, follow_up_tags, latest_record, new_records, planned_assets, read_cursor, run_tags, write_cursor,
+    check_problems, follow_up_tags, latest_record, new_records, planned_assets, read_cursor, run_tags, sensor_result,
 )
 from assets.data_cycle import ohlcv_history, returns_matrix
 from assets.health_checks import HEALTH_CHECKS
@@ -64,15 +64,8 @@ def alpha_after_gates(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     for record in new_records(context.instance, returns_matrix, positions, finished_runs_only=True):
         if record.partition_key and selection.key not in planned_assets(context.instance, record.run_id):
             touched[record.partition_key] = follow_up_tags(run_tags(context.instance, record.run_id))
-    requests = []
-    for partition, tags in sorted(touched.items()):
-        request, reason = alpha_request(context.instance, partition, tags)
-        if request is None:
-            context.log.info(f"alpha_after_gates: {partition}: {reason}")
-        else:
-            requests.append(request)
-    return dg.SensorResult(run_requests=requests, cursor=write_cursor(positions),
-                           skip_reason=None if requests else "no partition with newly passed gates")
+    decisions = ((p, alpha_request(context.instance, p, tags)) for p, tags in sorted(touched.items()))
+    return sensor_result(context, "alpha_after_gates", decisions, positions, "no partition with newly passed gates")
 
 
 def meta_request(instance: dg.DagsterInstance, meta_name: str, meta, day) -> tuple[dg.RunRequest | None, str]:
@@ -109,16 +102,10 @@ def meta_after_sleeves(context: dg.SensorEvaluationContext, manifest: ManifestRe
         for name, meta in metas.items():
             if profile in meta.sleeves:
                 dates_by_meta[name].add(day)
-    requests = []
-    for name in sorted(dates_by_meta):
-        for day in sorted(dates_by_meta[name]):
-            request, reason = meta_request(context.instance, name, metas[name], day)
-            if request is None:
-                context.log.info(f"meta_after_sleeves: {name} on {day}: {reason}")
-            else:
-                requests.append(request)
-    return dg.SensorResult(run_requests=requests, cursor=write_cursor(positions),
-                           skip_reason=None if requests else "no meta profile has new sleeve scoreboards")
+    decisions = ((f"{name} on {day}", meta_request(context.instance, name, metas[name], day))
+                 for name in sorted(dates_by_meta) for day in sorted(dates_by_meta[name]))
+    return sensor_result(context, "meta_after_sleeves", decisions, positions,
+                         "no meta profile has new sleeve scoreboards")
 
 
 SENSORS = [alpha_after_gates, meta_after_sleeves]

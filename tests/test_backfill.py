@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from resources import resources_for
 from tsp_cli.backfill import BackfillError, plan_backfill, wait
 from tsp_cli.main import main
 from tsp_cli.tournament import QUIET
+from tsp_cli.ui import kill_group
 from tsp_platform.config import ConfigError, load_manifest
 from tsp_platform.lakehouse import Lakehouse
 
@@ -50,19 +50,6 @@ def test_a_backfill_plan_holds_each_profiles_sessions_and_refuses_bad_requests()
         plan_backfill(manifest, ["equities"], "2022-12-24", "2022-12-25", today=date(2026, 11, 21))
     with pytest.raises(ConfigError, match="unknown profile 'nope'"):
         plan_backfill(manifest, ["nope"], "2022-12-26", "2022-12-27", today=date(2026, 11, 21))
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """The daemon and the run workers it started: SIGTERM to the group, SIGKILL if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=grace)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _runs(instance, job: str) -> list[dg.DagsterRun]:
@@ -104,7 +91,7 @@ def test_a_backfill_over_three_dates_and_two_profiles_runs_through_the_daemon(tm
                     break
                 time.sleep(2)
         finally:
-            _stop(daemon)
+            kill_group(daemon, timeout=20)  # the daemon and the run workers it started
             log.close()
 
         expected = {str(partition_key(p, d)) for p in PROFILES for d in DATES}

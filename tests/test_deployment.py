@@ -17,7 +17,6 @@ import queue
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from partitions import partition_tags
 from resources import DUCKDB_POOL, resources_for
 from tests.conftest import DEMO_PARTITIONS
 from tests.test_data_cycle import PARTITION_TABLES, QUIET, run_cycle, seed
+from tsp_cli.ui import free_port
 from tsp_platform.audit import AuditLedger
 from tsp_platform.lakehouse import Lakehouse
 
@@ -201,12 +201,6 @@ def postgres_bin() -> Path | None:
     candidates += sorted((Path(d) for d in glob.glob("/usr/lib/postgresql/*/bin")),
                          key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0, reverse=True)
     return next((d for d in candidates if (d / "initdb").exists() and (d / "pg_ctl").exists()), None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def stop_orphaned_servers(pg_ctl: Path, runner: list[str]) -> None:

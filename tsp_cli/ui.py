@@ -72,8 +72,8 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def _kill_group(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the process group (the webserver and its code-server child), SIGKILL it if it lingers."""
+def kill_group(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM a process group (e.g. the webserver and its code-server child), SIGKILL it if it lingers."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
@@ -100,12 +100,12 @@ def start_webserver(dagster_home: str | Path, port: int, env_overrides: dict[str
     try:
         _wait_until_up(proc, port, timeout, log)  # on failure the log stays behind for the error message's reader
     except BaseException:
-        _kill_group(proc, timeout=20)
+        kill_group(proc, timeout=20)
         raise
     try:
         yield proc
     finally:
-        _kill_group(proc, timeout=20)
+        kill_group(proc, timeout=20)
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
@@ -171,7 +171,7 @@ def _run_chromium(args: list[str], timeout: float, chromium: str | None = None) 
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc, timeout=5)
+            kill_group(proc, timeout=5)
             raise UIError(f"chromium did not finish within {timeout:.0f} s: {' '.join(args)}") from None
     if proc.returncode != 0:
         tail = "\n".join(stderr.splitlines()[-10:])
