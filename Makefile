@@ -41,6 +41,7 @@ benchmarks: install
 	$(PY) benchmarks/allocation.py
 	$(PY) benchmarks/tournament.py
 	$(PY) benchmarks/tournament_cells.py
+	$(PY) benchmarks/executor.py
 
 clean:
 	rm -rf data .dagster_home dbt_checks/target dbt_checks/logs
