@@ -22,8 +22,8 @@ from assets._metadata import markdown_table
 from assets.jobs import asset_job, audit_job, data_cycle_job
 from partitions import MANIFEST, partition_key
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
-from tsp_platform.calendars import previous_session
 from tsp_platform.config.models import Profile
+from tsp_platform.core.calendars import previous_session
 from tsp_platform.lakehouse.freshness import table_freshness
 
 SCHEDULE_TIMEZONE = "UTC"  # every daily partition is a UTC day; a UTC cron never asks for one not yet closed

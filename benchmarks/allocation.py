@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
 from tsp_platform.allocation.base import AllocationProblem, NotSupported, SolverFailed  # noqa: E402
-from tsp_platform.allocation.config import AllocationConfig, Regime, RiskProfile  # noqa: E402
 from tsp_platform.allocation.stage import engines  # noqa: E402
+from tsp_platform.config.allocation import AllocationConfig, Regime, RiskProfile  # noqa: E402
 
 DAYS, REPEATS, SIZES = 1000, 7, (50, 200)
 PROFILES = [p for p in RiskProfile if p is not RiskProfile.MARKET]

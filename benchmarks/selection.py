@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from tsp_platform.selection.config import SelectionConfig  # noqa: E402
+import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
+from tsp_platform.config.selection import SelectionConfig  # noqa: E402
+from tsp_platform.core.panel import ReturnsPanel  # noqa: E402
 from tsp_platform.selection.context import SelectionContext  # noqa: E402
-from tsp_platform.selection.panel import ReturnsPanel  # noqa: E402
 from tsp_platform.selection.pipeline import apply_policy, engineer_features, infer, partition  # noqa: E402
 
 ASSETS, DAYS, SECTORS, REPEATS = 500, 500, 10, 3

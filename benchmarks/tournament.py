@@ -37,20 +37,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
 import numpy as np  # noqa: E402
 
-from tsp_platform.allocation.config import RiskProfile  # noqa: E402
-from tsp_platform.tournament.walkforward import (  # noqa: E402
+import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
+from tsp_platform.config.allocation import RiskProfile  # noqa: E402
+from tsp_platform.config.tournament import WalkForwardConfig
+from tsp_platform.reference.walkforward import (
     MinVarianceAllocator,
-    WalkForwardConfig,
     allocate_windows,
     hrp_walkforward,
     min_variance_walkforward,
     skfolio_estimator,
     skfolio_walkforward,
-    windows,
 )
+from tsp_platform.tournament.walkforward import windows
 
 CONFIG = WalkForwardConfig(train=252, test=21, step=21)
 REPEATS = 3

@@ -24,9 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
 import dagster as dg  # noqa: E402
 import polars as pl  # noqa: E402
+
+import tsp_platform  # noqa: E402,F401  (pins BLAS threads)
 
 warnings.filterwarnings("ignore")
 
@@ -36,7 +37,7 @@ from resources import resources_for  # noqa: E402
 from tsp_platform.config import load_manifest  # noqa: E402
 from tsp_platform.context import StageContext  # noqa: E402
 from tsp_platform.lakehouse import Lakehouse  # noqa: E402
-from tsp_platform.tournament.stage import build_snapshot, cell_groups, run_cell_group  # noqa: E402
+from tsp_platform.tournament.stage import build_snapshot, run_cell_group  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -65,7 +66,7 @@ def main() -> None:
         snapshot = build_snapshot(ctx)
         snapshot_s = time.perf_counter() - start
         rows = []
-        for group in cell_groups(profile.tournament):
+        for group in profile.tournament.cell_groups():
             start = time.perf_counter()
             cells = run_cell_group(snapshot, profile, group, "bench").cells
             rows.append({"group": group, "seconds": time.perf_counter() - start,

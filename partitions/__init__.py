@@ -18,8 +18,7 @@ import dagster as dg
 
 from tsp_platform.config import load_manifest
 from tsp_platform.config.models import Profile
-from tsp_platform.context import path_segment
-from tsp_platform.tournament.stage import cell_groups
+from tsp_platform.core.identifiers import path_segment
 
 PROFILE_DIM = "profile"
 DATE_DIM = "date"
@@ -106,7 +105,7 @@ def cell_key(profile: str, as_of: date | str, group: str) -> str:
 
 def cell_keys(profile: Profile, as_of: date | str) -> list[str]:
     """Every cell partition of a profile × date (one per cell group of its tournament configuration)."""
-    return [cell_key(profile.name, as_of, group) for group in cell_groups(profile.tournament)]
+    return [cell_key(profile.name, as_of, group) for group in profile.tournament.cell_groups()]
 
 
 def cell_of(key: str) -> tuple[str, date, str]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.covariance import ledoit_wolf
 
-from tsp_platform.allocation.config import CovarianceConfig, CovarianceMethod
 from tsp_platform.allocation.covariance import estimate_covariance, ledoit_wolf_covariance
+from tsp_platform.config.allocation import CovarianceConfig, CovarianceMethod
 
 
 @pytest.mark.parametrize("t, n", [(60, 20), (252, 50), (100, 300), (1000, 200)])

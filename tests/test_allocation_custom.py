@@ -30,7 +30,12 @@ import pytest
 
 from tsp_platform.allocation import custom
 from tsp_platform.allocation.base import AllocationProblem, NotSupported, SolverFailed
-from tsp_platform.allocation.config import (
+from tsp_platform.allocation.custom import FALLBACKS, CustomEngine, Inputs, solve_with_fallbacks
+from tsp_platform.allocation.hrp import hrp_weights, hrp_weights_recursive
+from tsp_platform.allocation.projection import capped_set, project, project_breakpoint
+from tsp_platform.allocation.qp import QPError, QPInfeasible, kkt_residuals, solve_qp
+from tsp_platform.allocation.risk_parity import erc_ccd, erc_newton, risk_contributions
+from tsp_platform.config.allocation import (
     AllocationConfig,
     CovarianceConfig,
     CovarianceMethod,
@@ -39,11 +44,6 @@ from tsp_platform.allocation.config import (
     Regime,
     RiskProfile,
 )
-from tsp_platform.allocation.custom import FALLBACKS, CustomEngine, Inputs, solve_with_fallbacks
-from tsp_platform.allocation.hrp import hrp_weights, hrp_weights_recursive
-from tsp_platform.allocation.projection import capped_set, project, project_breakpoint
-from tsp_platform.allocation.qp import QPError, QPInfeasible, kkt_residuals, solve_qp
-from tsp_platform.allocation.risk_parity import erc_ccd, erc_newton, risk_contributions
 
 warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -12,8 +12,8 @@ import pytest
 import scipy.stats as st
 
 from tsp_platform.allocation import regime as regime_module
-from tsp_platform.allocation.config import Regime, RegimeConfig
 from tsp_platform.allocation.regime import RegimeReading, detect_regime, entropy_null
+from tsp_platform.config.allocation import Regime, RegimeConfig
 
 CFG = RegimeConfig()
 S = CFG.short_window

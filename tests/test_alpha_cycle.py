@@ -120,7 +120,7 @@ def test_selection_checks_fail_on_a_tampered_winner_table(defs_for, instance, la
 def test_a_failing_solver_falls_back_and_the_run_records_it(defs_for, instance, lakehouse, monkeypatch):
     """Force the primary min-variance solver to fail: the declared fallback serves and allocation_runs says so."""
     from tsp_platform.allocation import custom
-    from tsp_platform.allocation.config import RiskProfile
+    from tsp_platform.config.allocation import RiskProfile
 
     chain = list(custom.FALLBACKS[RiskProfile.MIN_VARIANCE])
     primary_name, _ = chain[0]

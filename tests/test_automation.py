@@ -16,10 +16,10 @@ from assets.tournament_sensor import tournament_fanout
 from partitions import meta_key, partition_key, partition_tags
 from resources import resources_for
 from tsp_cli.tournament import QUIET
-from tsp_platform.calendars import previous_session
 from tsp_platform.config import ConfigError, load_manifest
 from tsp_platform.config.manifest import DEFAULT_MANIFEST
 from tsp_platform.config.models import ScheduleSettings
+from tsp_platform.core.calendars import previous_session
 from tsp_platform.lakehouse import TABLES
 
 MANIFEST = load_manifest()

@@ -12,9 +12,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tsp_platform.config import Calendar, ConfigError, Direction, load_manifest
+from tsp_platform.config import ConfigError, load_manifest
 from tsp_platform.config.manifest import DEFAULT_MANIFEST
 from tsp_platform.config.scanners import SCANNER_DIR, FilterOp, Layer, SortOrder, load_scanner
+from tsp_platform.core.vocabulary import Calendar, Direction
 
 # --------------------------------------------------------------------------------------------- helpers
 

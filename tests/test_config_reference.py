@@ -116,7 +116,7 @@ def test_constraints_defaults_and_enums_render():
 def test_new_fields_are_picked_up_without_listing_them(monkeypatch):
     from pydantic import Field
 
-    from tsp_platform.frozen import FrozenConfig
+    from tsp_platform.core.frozen import FrozenConfig
 
     class Extra(FrozenConfig):
         """An extra block."""

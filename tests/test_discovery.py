@@ -9,14 +9,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tsp_platform.config.models import Direction, PoolConfig
+from tsp_platform.config.models import PoolConfig
 from tsp_platform.config.scanners import Layer, ScannerConfig, ScreenFilter, TrendGate, load_scanner
+from tsp_platform.core.vocabulary import Direction
 from tsp_platform.discovery.pool import build_raw_pool
-from tsp_platform.sources.symbols import split_ticker
 from tsp_platform.discovery.scan import ScanError, apply_scanner
 from tsp_platform.discovery.screener import compute_screener_fields
 from tsp_platform.lakehouse.schema import RAW_POOL
 from tsp_platform.sources.base import SCREENER_SCHEMA
+from tsp_platform.sources.symbols import split_ticker
 
 AS_OF = date(2024, 6, 28)
 

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from tsp_platform.config.models import Calendar, HealthThresholds
+from tsp_platform.config.models import HealthThresholds
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.health.gates import GATES, Gate, GateInputs, evaluate_gates
 
 # Mon 2024-01-01 .. Fri 2024-01-12 is two full weekday weeks; as-of Friday 2024-01-12.

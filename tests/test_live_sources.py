@@ -21,8 +21,8 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from tsp_platform.config.models import Direction
 from tsp_platform.config.scanners import FilterOp, Layer, ScannerConfig, ScreenFilter, SortOrder
+from tsp_platform.core.vocabulary import Direction
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import (
     OHLCV_SCHEMA,

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from tsp_platform.orders import ORDER_COLUMNS, OrderConfig, OrderInputError, build_orders, read_positions, write_orders
+from tsp_platform.config.orders import OrderConfig
+from tsp_platform.orders import ORDER_COLUMNS, OrderInputError, build_orders, read_positions, write_orders
 
 NO_POSITIONS = pl.DataFrame(schema={"symbol": pl.String, "quantity": pl.Float64})
 NO_LOTS = pl.DataFrame(schema={"symbol": pl.String, "lot_size": pl.Float64})

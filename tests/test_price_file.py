@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tsp_platform.config.models import AssetClass, Calendar
+from tsp_platform.core.vocabulary import AssetClass, Calendar
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA
 from tsp_platform.sources.price_file import PriceFileError, validate_price_file

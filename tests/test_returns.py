@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from tsp_platform.config.models import Calendar
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.market_data.returns import ExclusionReason, build_returns
 
 WEEKDAYS = Calendar.WEEKDAYS.value

@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tsp_platform.config.models import Direction
-from tsp_platform.selection.atoms import atom_id, atom_returns, atoms_frame, flatten_weights, short_returns
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.core.atoms import atom_id, atom_returns, atoms_frame, flatten_weights, short_returns
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.core.vocabulary import Direction
 
 NAN = float("nan")
 

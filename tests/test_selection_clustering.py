@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tsp_platform.config.selection import ClusterConfig
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.selection.clustering import (
     cluster_assets,
     correlation_distance,
     lookback_distances,
     pairwise_correlation,
 )
-from tsp_platform.selection.config import ClusterConfig
-from tsp_platform.selection.panel import ReturnsPanel
 
 
 def make_panel(values: np.ndarray, symbols=None) -> ReturnsPanel:

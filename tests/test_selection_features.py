@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 import scipy.stats as st
 
-from tsp_platform.selection import calibration
-from tsp_platform.selection.config import FeatureConfig, VetoConfig
+from tsp_platform.config.selection import FeatureConfig, VetoConfig
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.reference import selection_calibration as calibration
 from tsp_platform.selection.features import (
     FEATURE_COLUMNS,
     anis_lloyd_expected_rs,
@@ -22,7 +23,6 @@ from tsp_platform.selection.features import (
     minimum_observations,
     rs_scales,
 )
-from tsp_platform.selection.panel import ReturnsPanel
 
 ANN = 252
 CFG = FeatureConfig()

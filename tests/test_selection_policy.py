@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tsp_platform.selection.atoms import atom_id, atoms_frame
-from tsp_platform.selection.config import PolicyConfig, SelectionConfig, VetoConfig
+from tsp_platform.config.selection import PolicyConfig, SelectionConfig, VetoConfig
+from tsp_platform.core.atoms import atom_id, atoms_frame
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.selection.context import SelectionContext
-from tsp_platform.selection.panel import ReturnsPanel
 from tsp_platform.selection.pipeline import engineer_features, infer
 from tsp_platform.selection.policy import Thresholds, run_policy, veto_flags
 

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tsp_platform.selection.config import ProbabilityMethod as PM
-from tsp_platform.selection.config import ScorerName, ScoringConfig
+from tsp_platform.config.selection import ProbabilityMethod as PM
+from tsp_platform.config.selection import ScorerName, ScoringConfig
 from tsp_platform.selection.scoring import (
     SCORERS,
     LogMPSScorer,

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.tournament.simulators.nautilus import NautilusSimulator
 from tsp_platform.tournament.types import Rebalance, SimulationRequest
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.tournament.simulators import (
     PARITY_GAP_GATE,
     CvxportfolioSimulator,
@@ -335,7 +335,7 @@ def test_the_request_refuses_an_empty_panel_and_a_bad_friction_rate():
     import numpy as np
     import pytest
 
-    from tsp_platform.selection.panel import ReturnsPanel
+    from tsp_platform.core.panel import ReturnsPanel
     from tsp_platform.tournament.types import SimulationRequest
 
     empty = ReturnsPanel(np.empty((0, 1)), np.empty(0, dtype="datetime64[D]"), ("A",))

@@ -8,12 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tsp_platform.selection.atoms import atoms_frame
-from tsp_platform.selection.panel import ReturnsPanel
-from tsp_platform.tournament.cell import (
-    BASELINES, TournamentInputs, run_baseline, run_cell, select_windows,
-)
-from tsp_platform.tournament.walkforward import WalkForwardConfig
+from tsp_platform.config.tournament import WalkForwardConfig
+from tsp_platform.core.atoms import atoms_frame
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.tournament.cell import BASELINES, TournamentInputs, run_baseline, run_cell, select_windows
 
 N, T = 12, 700
 WF = WalkForwardConfig(train=252, test=63, step=63)

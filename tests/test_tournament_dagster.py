@@ -23,12 +23,12 @@ from resources import ManifestResource, resources_for
 from tests.test_alpha_cycle import run_alpha
 from tests.test_data_cycle import QUIET, checks_by_name, run_cycle, seed
 from tests.test_point_in_time import perturb_after
-from tsp_platform.config.manifest import DEFAULT_MANIFEST
-from tsp_platform.lakehouse import Lakehouse
 from tsp_platform.config import load_manifest
+from tsp_platform.config.manifest import DEFAULT_MANIFEST
 from tsp_platform.config.models import DiscoverySource
-from tsp_platform.selection.atoms import atoms_frame
 from tsp_platform.context import StageContext
+from tsp_platform.core.atoms import atoms_frame
+from tsp_platform.lakehouse import Lakehouse
 from tsp_platform.tournament.snapshot import TournamentSnapshot
 from tsp_platform.tournament.stage import build_snapshot, cells_directory, snapshot_directory
 

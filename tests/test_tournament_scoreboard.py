@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from tsp_platform.tournament.scoreboard import GATE_NAMES, ScoreboardGates, build_scoreboard, strict_candidates
+from tsp_platform.config.tournament import ScoreboardGates
+from tsp_platform.tournament.scoreboard import GATE_NAMES, build_scoreboard, strict_candidates
 
 CLEAN = {
     "sharpe": 1.2,

@@ -12,10 +12,10 @@ from pydantic import ValidationError
 import partitions
 from tests.test_tournament_cell import make_panel, pool_atoms
 from tsp_platform.config import load_manifest
+from tsp_platform.config.tournament import TournamentConfig
+from tsp_platform.core.frame_files import FrameFilesError, read_frames, write_frames
 from tsp_platform.lakehouse import Lakehouse
-from tsp_platform.lakehouse.frame_files import FrameFilesError, read_frames, write_frames
 from tsp_platform.tournament import stage
-from tsp_platform.tournament.config import TournamentConfig
 from tsp_platform.tournament.snapshot import SnapshotError, TournamentSnapshot
 
 AS_OF = date(2022, 9, 1)
@@ -177,7 +177,7 @@ def test_too_short_a_span_is_a_clear_error():
 
 def _batches():
     snap, prof = snapshot(), profile()
-    return prof, [stage.run_cell_group(snap, prof, g, "run1", "snap1") for g in stage.cell_groups(prof.tournament)]
+    return prof, [stage.run_cell_group(snap, prof, g, "run1", "snap1") for g in prof.tournament.cell_groups()]
 
 
 def test_scoreboard_rows_measure_tail_risk_against_market_and_parity_against_the_reference():
@@ -205,7 +205,7 @@ def test_scoreboard_rows_measure_tail_risk_against_market_and_parity_against_the
 def test_one_simulator_cannot_claim_parity():
     config = TournamentConfig.model_validate({**SMALL.model_dump(), "simulators": ["custom"]})
     snap, prof = snapshot(), profile(config)
-    batches = [stage.run_cell_group(snap, prof, g, "r", "s") for g in stage.cell_groups(config)]
+    batches = [stage.run_cell_group(snap, prof, g, "r", "s") for g in config.cell_groups()]
     board = stage.build_scoreboard_rows(pl.concat([b.cells for b in batches]), pl.concat([b.returns for b in batches]),
                                         config)
     assert board["parity_gap"].is_nan().all() and not board["strict"].any()

@@ -9,21 +9,19 @@ import pydantic
 import pytest
 
 import tsp_platform  # noqa: F401  (BLAS threads pinned before numpy loads)
-from tsp_platform.allocation.config import AllocationConfig, CovarianceConfig, Regime, RiskProfile
-from tsp_platform.selection.panel import ReturnsPanel
-from tsp_platform.tournament.walkforward import (
+from tsp_platform.config.allocation import AllocationConfig, CovarianceConfig, Regime, RiskProfile
+from tsp_platform.config.tournament import WalkForwardConfig
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.reference.walkforward import (
     MinVarianceAllocator,
-    Window,
-    WalkForwardConfig,
     allocate_windows,
     engine_allocator,
     hrp_walkforward,
     min_variance_walkforward,
     skfolio_estimator,
     skfolio_walkforward,
-    train_panel,
-    windows,
 )
+from tsp_platform.tournament.walkforward import Window, train_panel, windows
 
 UNCAPPED = AllocationConfig(max_weight=1.0, cluster_caps={r: 1.0 for r in Regime})
 SP500_CONFIG = WalkForwardConfig(train=252, test=21, step=21)

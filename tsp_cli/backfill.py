@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from tsp_platform.calendars import is_session_day
 from tsp_platform.config import Manifest
+from tsp_platform.core.calendars import is_session_day
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 JOBS = ("data_cycle", "alpha_cycle")

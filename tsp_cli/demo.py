@@ -19,7 +19,7 @@ def lakehouse_resource():
     """The deployment's lakehouse resource: its file and the folders the platform writes beside it."""
     from resources import LakehouseResource, lakehouse_path
 
-    return LakehouseResource(path=lakehouse_path())
+    return LakehouseResource(database=lakehouse_path())
 
 
 def dashboard_path() -> str:

@@ -9,9 +9,9 @@ import sys
 import tsp_platform  # noqa: F401  (pins BLAS threads before numpy loads)
 from tsp_cli.home import ensure_dagster_home
 from tsp_cli.tournament import run_job
-from tsp_platform.config import AssetClass, Calendar, ConfigError, load_manifest
+from tsp_platform.config import ConfigError, load_manifest
+from tsp_platform.core.vocabulary import AssetClass, Calendar
 from tsp_platform.lakehouse import Lakehouse
-
 
 
 def _lakehouse(args) -> Lakehouse:
@@ -21,7 +21,7 @@ def _lakehouse(args) -> Lakehouse:
 
 
 def cmd_import_prices(args) -> int:
-    from tsp_platform.context import utc_now
+    from tsp_platform.core.clock import utc_now
     from tsp_platform.sources.price_file import PriceFileError, validate_price_file
 
     try:
@@ -141,7 +141,6 @@ def demo_partitions() -> list[tuple[str, str]]:
 
 def cmd_demo(args) -> int:
     from resources import lakehouse_path
-
     from tsp_cli import demo
 
     partitions = demo_partitions()

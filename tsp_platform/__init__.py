@@ -1,6 +1,6 @@
 """tsp-platform domain: plain Python, numpy and polars. No Dagster import lives here."""
 
-from tsp_platform._threads import pin_blas_threads
+from tsp_platform.core.threads import pin_blas_threads
 
 pin_blas_threads()
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import polars as pl
 
 from tsp_cli.main import main
-from tsp_platform.lakehouse import TABLES, Lakehouse, frame_hash
-from tsp_platform.lakehouse.store import VOLATILE_COLUMNS
+from tsp_platform.core.hashing import frame_hash
+from tsp_platform.lakehouse import TABLES, Lakehouse
+from tsp_platform.lakehouse.lineage import VOLATILE_COLUMNS
 
 
 def weekdays(start: date, count: int) -> list[date]:

@@ -26,17 +26,23 @@ import yaml
 from partitions import cell_key, cell_of, partition_key, partition_tags, tournament_cell_partitions
 from resources import resources_for
 from tests.reliability.lakestate import (
-    GOOD_DATES, assert_unchanged, lake_state, stock_lakehouse, write_long_csv, write_wide_csv,
+    GOOD_DATES,
+    assert_unchanged,
+    lake_state,
+    stock_lakehouse,
+    write_long_csv,
+    write_wide_csv,
 )
 from tsp_cli.main import main
 from tsp_platform.config import ConfigError, load_manifest
 from tsp_platform.config.manifest import DEFAULT_MANIFEST
 from tsp_platform.config.scanners import load_scanner
-from tsp_platform.context import StageContext, path_segment, validate_run_id
+from tsp_platform.context import StageContext
+from tsp_platform.core.identifiers import path_segment, validate_run_id
 from tsp_platform.lakehouse import TABLES, Lakehouse
 from tsp_platform.orders.stage import orders_csv_path
 from tsp_platform.reports.stage import report_directory
-from tsp_platform.tournament.stage import cell_groups, cells_directory, snapshot_directory
+from tsp_platform.tournament.stage import cells_directory, snapshot_directory
 
 SQL_SYMBOL = "X'); DROP TABLE ohlcv; --"
 CLOSES = [100.0 + i for i in range(30)]
@@ -513,7 +519,7 @@ def test_every_shipped_profile_and_cell_group_builds_paths_inside_their_roots(tm
     for profile in manifest.profiles():
         paths = [report_directory(root, profile.name, day), orders_csv_path(root, profile.name, day),
                  snapshot_directory(root, profile.name, day)]
-        paths += [cells_directory(root, profile.name, day, group) for group in cell_groups(profile.tournament)]
+        paths += [cells_directory(root, profile.name, day, group) for group in profile.tournament.cell_groups()]
         for path in paths:
             assert path.resolve().is_relative_to(root) and ".." not in path.parts, path
 

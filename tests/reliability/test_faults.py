@@ -39,12 +39,12 @@ from requests.structures import CaseInsensitiveDict
 from resources import LiveSourcesResource
 from tests.test_live_profile import (
     CRYPTO_SCAN,
-    D,
     LOOKBACK,
     MULTI_QUOTE_SCAN,
     PROFILE,
     QUIET,
     BinanceMarket,
+    D,
     TradingViewServer,
     ms,
     noon_after,
@@ -53,8 +53,9 @@ from tests.test_live_profile import (
 from tests.test_live_sources import REASONS, ReplayAdapter, SleepRecorder, recorded
 from tsp_platform.audit import AuditLedger
 from tsp_platform.context import PRICING_BUFFER_DAYS
-from tsp_platform.lakehouse import TABLES, Lakehouse, frame_hash
-from tsp_platform.lakehouse.store import VOLATILE_COLUMNS
+from tsp_platform.core.hashing import frame_hash
+from tsp_platform.lakehouse import TABLES, Lakehouse
+from tsp_platform.lakehouse.lineage import VOLATILE_COLUMNS
 from tsp_platform.sources.binance import BinanceOhlcvClient, make_exchange
 from tsp_platform.sources.tradingview import TradingViewScreener
 

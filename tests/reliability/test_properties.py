@@ -36,7 +36,8 @@ from tests.reliability.lakestate import lake_state
 from tsp_cli.main import main
 from tsp_platform.config import ConfigError, load_manifest
 from tsp_platform.config.manifest import DEFAULT_MANIFEST
-from tsp_platform.config.models import Calendar, ManifestFile
+from tsp_platform.config.models import ManifestFile
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.sources.price_file import PriceFileError, validate_price_file
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

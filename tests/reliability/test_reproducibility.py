@@ -30,7 +30,7 @@ from tsp_cli.tournament import QUIET
 from tsp_platform.audit import AuditLedger
 from tsp_platform.config.manifest import DEFAULT_MANIFEST
 from tsp_platform.lakehouse import TABLES, Lakehouse
-from tsp_platform.lakehouse.store import VOLATILE_COLUMNS
+from tsp_platform.lakehouse.lineage import VOLATILE_COLUMNS
 
 PROJECT = Path(__file__).resolve().parents[2]
 FRESH = ("us_equities_sample", "2022-12-28")

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tsp_platform.allocation.config import AllocationConfig, EngineName, Regime, RiskProfile
+from tsp_platform.config.allocation import AllocationConfig, EngineName, Regime, RiskProfile
 
 
 class NotSupported(Exception):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsp_platform.allocation.config import CovarianceConfig, CovarianceMethod
+from tsp_platform.config.allocation import CovarianceConfig, CovarianceMethod
 
 
 @dataclass(frozen=True, eq=False)

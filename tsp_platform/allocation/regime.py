@@ -81,7 +81,7 @@ import numpy as np
 import pywt
 from scipy.special import betainc, betaincc, digamma, ndtri, polygamma
 
-from tsp_platform.allocation.config import Regime, RegimeConfig
+from tsp_platform.config.allocation import Regime, RegimeConfig
 from tsp_platform.selection.features import permutation_entropy
 
 DEGENERATE_RTOL = 1e-12  # std ≤ this × max|r| counts as zero variance

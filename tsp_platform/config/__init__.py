@@ -1,11 +1,9 @@
-"""Typed configuration: the profile manifest and the layered scanner configs."""
+"""Typed configuration, and nothing else: every configuration model, the profile manifest and the layered
+scanner configs. Loading it imports no stage, no solver and no Dagster (a test proves it)."""
 
 from tsp_platform.config.errors import ConfigError
 from tsp_platform.config.manifest import CONFIG_DIR, Manifest, load_manifest
 from tsp_platform.config.models import (
-    AssetClass,
-    Calendar,
-    Direction,
     DiscoverySource,
     Friction,
     HealthThresholds,
@@ -16,10 +14,7 @@ from tsp_platform.config.models import (
 
 __all__ = [
     "CONFIG_DIR",
-    "AssetClass",
-    "Calendar",
     "ConfigError",
-    "Direction",
     "DiscoverySource",
     "Friction",
     "HealthThresholds",

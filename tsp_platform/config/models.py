@@ -1,4 +1,8 @@
-"""Typed configuration: frozen pydantic models that reject unknown keys and hash to an id."""
+"""The profile and the manifest: frozen pydantic models that reject unknown keys and hash to an id.
+
+Each stage's own configuration lives beside this module (`config.allocation`, `config.selection`,
+`config.tournament`, `config.orders`, `config.meta`); a profile composes them.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,13 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from tsp_platform.frozen import FrozenConfig, FrozenDict  # noqa: F401  (re-exported)
-from tsp_platform.allocation.config import AllocationConfig
-from tsp_platform.selection.config import SelectionConfig
-from tsp_platform.meta.config import MetaProfile
-from tsp_platform.orders.config import OrdersSettings
-from tsp_platform.tournament.config import TournamentConfig
-
-
-class Calendar(StrEnum):
-    """Session calendars. WEEKDAYS approximates exchange sessions (holidays absorbed by the gap tolerance)."""
-
-    WEEKDAYS = "weekdays"
-    ALWAYS = "24/7"
-
-
-class AssetClass(StrEnum):
-    EQUITY = "equity"
-    ETF = "etf"
-    INDEX = "index"
-    CRYPTO = "crypto"
-    FOREX = "forex"
-    FUTURES = "futures"
-
-
-class Direction(StrEnum):
-    LONG = "long"
-    SHORT = "short"
+from tsp_platform.config.allocation import AllocationConfig
+from tsp_platform.config.meta import MetaProfile
+from tsp_platform.config.orders import OrdersSettings
+from tsp_platform.config.selection import SelectionConfig
+from tsp_platform.config.tournament import TournamentConfig
+from tsp_platform.core.frozen import FrozenConfig
+from tsp_platform.core.vocabulary import Calendar
 
 
 class MarketDataSource(StrEnum):

@@ -15,7 +15,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from tsp_platform.config.errors import ConfigError, config_error_from_validation
 from tsp_platform.config.manifest import CONFIG_DIR, read_yaml
-from tsp_platform.config.models import Direction, FrozenConfig
+from tsp_platform.core.frozen import FrozenConfig
+from tsp_platform.core.vocabulary import Direction
 
 SCANNER_DIR = CONFIG_DIR / "scanners"
 ADDITIVE_SUFFIX = "_add"

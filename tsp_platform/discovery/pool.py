@@ -17,7 +17,6 @@ from tsp_platform.lakehouse.schema import RAW_POOL
 from tsp_platform.sources.symbols import STABLECOINS, split_ticker
 
 
-
 @dataclass(frozen=True)
 class PoolResult:
     pool: pl.DataFrame

@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 import polars as pl
 
-from tsp_platform.config.models import Direction
 from tsp_platform.config.scanners import FilterOp, ScannerConfig, ScreenFilter, SortOrder
+from tsp_platform.core.vocabulary import Direction
 from tsp_platform.lakehouse.schema import SCAN_RESULTS
 from tsp_platform.sources.base import SCREENER_FIELDS
 

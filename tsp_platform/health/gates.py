@@ -12,8 +12,9 @@ from enum import StrEnum
 
 import polars as pl
 
-from tsp_platform.calendars import sessions_between
-from tsp_platform.config.models import Calendar, HealthThresholds
+from tsp_platform.config.models import HealthThresholds
+from tsp_platform.core.calendars import sessions_between
+from tsp_platform.core.vocabulary import Calendar
 
 RESULT_SCHEMA = {"gate": pl.String, "symbol": pl.String, "passed": pl.Boolean, "value": pl.Float64, "detail": pl.String}
 

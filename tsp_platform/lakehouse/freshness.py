@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from tsp_platform.calendars import session_count
-from tsp_platform.config.models import Calendar
+from tsp_platform.core.calendars import session_count
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.lakehouse.schema import TABLES
 from tsp_platform.lakehouse.store import Lakehouse
 

@@ -12,7 +12,7 @@ from datetime import date
 
 import polars as pl
 
-from tsp_platform.config.models import Calendar
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.health.gates import daily_returns
 
 

@@ -7,7 +7,6 @@ whole lots, close-out of unweighted holdings, sells before buys, cash accounting
 
 from tsp_platform.orders.rebalance import (
     ORDER_COLUMNS,
-    OrderConfig,
     OrderInputError,
     OrderList,
     build_orders,
@@ -17,7 +16,6 @@ from tsp_platform.orders.rebalance import (
 
 __all__ = [
     "ORDER_COLUMNS",
-    "OrderConfig",
     "OrderInputError",
     "OrderList",
     "build_orders",

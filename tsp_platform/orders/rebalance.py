@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from pydantic import Field
 
-from tsp_platform.files import atomic_path
-from tsp_platform.frozen import FrozenConfig
+from tsp_platform.config.orders import OrderConfig
+from tsp_platform.core.files import atomic_path
 
 ORDER_COLUMNS = (
     "symbol", "side", "quantity", "price", "notional", "estimated_cost", "target_quantity", "current_quantity",
@@ -47,14 +46,6 @@ MAX_LISTED = 10  # problems listed in one error message
 
 class OrderInputError(ValueError):
     """An input (positions file, weights, prices, lot sizes) cannot be used; the message names where."""
-
-
-class OrderConfig(FrozenConfig):
-    capital: float = Field(gt=0, allow_inf_nan=False)
-    # a fraction of notional (0.0006 = 6 bp); >= 1 is surely bp or percent passed by mistake
-    friction_rate: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
-    min_notional: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    default_lot_size: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: DataFrame equality is not a bool

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from scipy.cluster.hierarchy import dendrogram, leaves_list
 
-from tsp_platform.files import atomic_path
+from tsp_platform.core.files import atomic_path
 from tsp_platform.reports.correlation import MIN_OVERLAP, average_linkage, pairwise_correlation
 from tsp_platform.reports.streams import Stream, drawdown, equity, validate_streams
 

@@ -26,7 +26,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from tsp_platform.files import atomic_path
+from tsp_platform.core.files import atomic_path
 from tsp_platform.reports.streams import validate_stream
 
 STRATEGY_TITLE = "Strategy"

@@ -43,8 +43,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial.distance import squareform
 
-from tsp_platform.selection.config import ClusterConfig
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.config.selection import ClusterConfig
+from tsp_platform.core.panel import ReturnsPanel
 
 _DEGENERATE_VARIANCE = 1e-10  # variance below this share of the raw second moment = constant on the overlap
 

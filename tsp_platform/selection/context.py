@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
+from tsp_platform.config.selection import SelectionConfig
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.selection.clustering import ClusterResult
-from tsp_platform.selection.config import SelectionConfig
-from tsp_platform.selection.panel import ReturnsPanel
 from tsp_platform.selection.policy import PolicyResult
 
 

@@ -57,8 +57,8 @@ import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import gammaln
 
-from tsp_platform.selection.config import FeatureConfig
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.config.selection import FeatureConfig
+from tsp_platform.core.panel import ReturnsPanel
 
 FEATURE_COLUMNS = (
     "momentum",

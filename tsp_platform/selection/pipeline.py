@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tsp_platform.selection.atoms import atom_returns
+from tsp_platform.core.atoms import atom_returns
 from tsp_platform.selection.clustering import cluster_assets
 from tsp_platform.selection.context import SelectionContext
 from tsp_platform.selection.features import compute_features

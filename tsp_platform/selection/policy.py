@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tsp_platform.config.models import Direction
-from tsp_platform.selection.config import PolicyConfig, VetoConfig
+from tsp_platform.config.selection import PolicyConfig, VetoConfig
+from tsp_platform.core.vocabulary import Direction
 
 PREDICTABILITY_VETOES = ("entropy", "efficiency", "hurst")
 RISK_VETOES = ("kurtosis", "volatility", "roc", "friction", "metadata")

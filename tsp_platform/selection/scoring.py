@@ -36,7 +36,7 @@ import polars as pl
 from scipy.special import ndtr
 from scipy.stats import rankdata
 
-from tsp_platform.selection.config import ProbabilityMethod, ScorerName, ScoringConfig
+from tsp_platform.config.selection import ProbabilityMethod, ScorerName, ScoringConfig
 
 SYMBOL = "symbol"
 RANK_FLOOR = 0.01

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tsp_platform.calendars import is_session
-from tsp_platform.config.models import AssetClass, Calendar
+from tsp_platform.core.calendars import is_session
+from tsp_platform.core.vocabulary import AssetClass, Calendar
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA
 

@@ -8,7 +8,7 @@ import polars as pl
 
 from tsp_platform.config.manifest import Manifest
 from tsp_platform.config.models import MarketDataSource
-from tsp_platform.context import utc_now
+from tsp_platform.core.clock import utc_now
 from tsp_platform.lakehouse import Lakehouse
 
 

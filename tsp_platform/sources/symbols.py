@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tsp_platform.config.models import Calendar
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.lakehouse.schema import SYMBOLS
 
 STABLECOINS = frozenset({"USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USDP", "USDS", "PYUSD", "FUSD", "USDD"})

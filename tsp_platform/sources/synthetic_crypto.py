@@ -46,7 +46,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from tsp_platform.config.models import AssetClass, Calendar, MarketDataSource
+from tsp_platform.config.models import MarketDataSource
+from tsp_platform.core.vocabulary import AssetClass, Calendar
 from tsp_platform.lakehouse.schema import SYMBOLS
 from tsp_platform.sources.base import OHLCV_SCHEMA, conform
 

@@ -3,6 +3,8 @@
 Input: one row per cell, identified by (scorer, risk_profile, engine, simulator), with `is_baseline` (bool), its
 `sharpe` (used to rank) and the research metrics the gates read (see `tsp_platform.tournament.metrics`):
 
+The thresholds are `config.tournament.ScoreboardGates`:
+
 | gate (= metric column) | passes when | default |
 |---|---|---|
 | friction_decay | ≤ max_friction_decay | 0.30 |
@@ -28,47 +30,11 @@ rank, then the other cells, then the baselines, each by Sharpe (highest first, m
 from __future__ import annotations
 
 import polars as pl
-from pydantic import Field
 
-from tsp_platform.frozen import FrozenConfig
+from tsp_platform.config.tournament import ScoreboardGates
 
 KEY_COLUMNS = ("scorer", "risk_profile", "engine", "simulator")
 RANK_METRIC = "sharpe"
-
-
-class ScoreboardGates(FrozenConfig):
-    """Thresholds of the strict scoreboard; None disables a gate."""
-
-    max_friction_decay: float | None = Field(
-        0.30, allow_inf_nan=False, description="1 − Sharpe with costs / Sharpe without costs"
-    )
-    max_sharpe_dispersion: float | None = Field(
-        1.5, ge=0, allow_inf_nan=False, description="std across walk-forward windows of the Sharpe t-statistics (1 ≈ sampling noise)"
-    )
-    min_selection_overlap: float | None = Field(
-        0.30, ge=0, le=1, allow_inf_nan=False, description="mean Jaccard of consecutive windows' selected sets"
-    )
-    max_avg_turnover: float | None = Field(
-        0.5, ge=0, allow_inf_nan=False, description="mean one-way turnover per rebalance"
-    )
-    max_tail_risk_ratio: float | None = Field(
-        1.25, gt=0, allow_inf_nan=False, description="max(CVaR95, max drawdown) of the cell as a multiple of market's"
-    )
-    max_parity_gap: float | None = Field(
-        0.015, ge=0, allow_inf_nan=False, description="absolute annual-return gap between simulators"
-    )
-
-    def gates(self) -> tuple[tuple[str, str, float], ...]:
-        """(metric column, "le" | "ge", threshold) of every enabled gate, in table order."""
-        table = (
-            ("friction_decay", "le", self.max_friction_decay),
-            ("sharpe_dispersion", "le", self.max_sharpe_dispersion),
-            ("selection_overlap", "ge", self.min_selection_overlap),
-            ("avg_turnover", "le", self.max_avg_turnover),
-            ("tail_risk_ratio", "le", self.max_tail_risk_ratio),
-            ("parity_gap", "le", self.max_parity_gap),
-        )
-        return tuple((metric, op, threshold) for metric, op, threshold in table if threshold is not None)
 
 
 GATE_NAMES = tuple(metric for metric, _, _ in ScoreboardGates().gates())

@@ -13,7 +13,7 @@ from datetime import date
 
 import numpy as np
 
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.core.panel import ReturnsPanel
 
 
 @dataclass(frozen=True, eq=False)

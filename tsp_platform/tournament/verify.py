@@ -9,8 +9,8 @@ import math
 
 import polars as pl
 
+from tsp_platform.config.tournament import TournamentConfig
 from tsp_platform.tournament import metrics as M
-from tsp_platform.tournament.config import TournamentConfig
 from tsp_platform.tournament.scoreboard import KEY_COLUMNS
 from tsp_platform.tournament.snapshot import TournamentSnapshot
 

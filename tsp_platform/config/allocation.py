@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from tsp_platform.frozen import FrozenConfig
+from tsp_platform.core.frozen import FrozenConfig
 
 
 class RiskProfile(StrEnum):

@@ -52,3 +52,15 @@ class ReturnsPanel:
         index = {s: i for i, s in enumerate(self.symbols)}
         cols = [index[s] for s in symbols]
         return ReturnsPanel(self.values[:, cols], self.dates, tuple(symbols))
+
+
+def compound_onto(frame: pl.DataFrame, column: str, common: list) -> list[float]:
+    """The stream's return on each common day: its own returns compounded since the previous common day (the
+    first common day keeps its own return: nothing before it is in the shared window)."""
+    dates = frame["date"].to_list()
+    wealth = np.cumprod(1.0 + frame[column].to_numpy())
+    index = {d: i for i, d in enumerate(dates)}
+    positions = [index[d] for d in common]
+    out = [float(frame[column][positions[0]])] if positions else []
+    out += [float(wealth[b] / wealth[a] - 1.0) for a, b in zip(positions, positions[1:])]
+    return out

@@ -7,9 +7,9 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from tsp_platform.allocation.config import EngineName, RiskProfile
-from tsp_platform.frozen import FrozenConfig
-from tsp_platform.tournament.config import SimulatorName
+from tsp_platform.config.allocation import EngineName, RiskProfile
+from tsp_platform.config.tournament import SimulatorName
+from tsp_platform.core.frozen import FrozenConfig
 
 
 class MetaMethod(StrEnum):

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from tsp_platform.config.models import Calendar
+from tsp_platform.core.vocabulary import Calendar
 
 
 def sessions_between(start: pl.Expr, end: pl.Expr, calendar: Calendar) -> pl.Expr:
@@ -47,3 +47,8 @@ def previous_session(day: date, calendar: Calendar) -> date:
     while not is_session_day(candidate, calendar):
         candidate -= timedelta(days=1)
     return candidate
+
+
+def to_date(value) -> date:
+    """A numpy datetime64 (or anything numpy reads as a day) as a `datetime.date`."""
+    return np.datetime64(value, "D").astype(date)

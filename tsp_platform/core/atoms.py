@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from tsp_platform.config.models import Direction
-from tsp_platform.selection.panel import ReturnsPanel
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.core.vocabulary import Direction
 
 ATOM_SEPARATOR = "_"
 
