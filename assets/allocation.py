@@ -20,7 +20,7 @@ ALLOCATION_GROUP = "allocation"
     partitions_def=profile_date_partitions, deps=[selection], group_name=ALLOCATION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "numpy"},
 )
-@audited(reads=("returns_matrix",), writes=("regimes",))
+@audited
 def regime(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """QUIET / NORMAL / TURBULENT / CRISIS from the volatility ratio, permutation entropy and DWT turbulence."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -43,7 +43,7 @@ def regime(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, mani
     partitions_def=profile_date_partitions, deps=[selection, regime], group_name=ALLOCATION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "numpy"},
 )
-@audited(reads=("selection_winners", "regimes"), writes=("portfolio_weights", "allocation_runs"))
+@audited
 def portfolio_weights(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Atom and flattened physical weights per engine × risk profile, with the fallback used and the solve time."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -75,8 +75,7 @@ PORTFOLIO_CHECKS = {
 @dg.multi_asset_check(specs=check_specs(portfolio_weights, PORTFOLIO_CHECKS), pool=DUCKDB_POOL, can_subset=True)
 def portfolio_weights_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
-    read = lambda table: ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)  # noqa: E731
-    weights, runs, regimes = read("portfolio_weights"), read("allocation_runs"), read("regimes")
+    weights, runs, regimes = ctx.read("portfolio_weights"), ctx.read("allocation_runs"), ctx.read("regimes")
     if weights.is_empty() or regimes.is_empty():
         found = {name: ["no allocation stored for this partition"] for name in PORTFOLIO_CHECKS}
     else:

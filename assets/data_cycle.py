@@ -11,11 +11,11 @@ from assets._audit import audited
 from assets._metadata import markdown_table
 from partitions import partition_of, profile_date_partitions
 from resources import DUCKDB_POOL, LakehouseResource, LiveSourcesResource, ManifestResource
-from tsp_platform.context import StageContext, validate_run_id
+from tsp_platform.context import StageContext
+from tsp_platform.core.identifiers import validate_run_id
 from tsp_platform.discovery.stage import run_discovery, run_raw_pool
 from tsp_platform.market_data.stage import STORED_SOURCES, run_health, run_returns, sync_history
 from tsp_platform.sources.seed import seed_embedded
-from tsp_platform.sources.symbols import record_symbols
 
 DATA_GROUP = "data_cycle"
 
@@ -27,7 +27,7 @@ def stage_context(context, lakehouse: LakehouseResource, manifest: ManifestResou
 
 
 @dg.asset(group_name="ingest", pool=DUCKDB_POOL, kinds={"duckdb", "python"})
-@audited(reads=(), writes=("symbols", "ohlcv"))
+@audited
 def embedded_market_data(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Seed the lakehouse with the offline data: skfolio's S&P 500 sample and the SYNTHETIC crypto market."""
     reports = seed_embedded(lakehouse.lakehouse(), manifest.manifest())
@@ -46,7 +46,7 @@ def embedded_market_data(context: dg.AssetExecutionContext, lakehouse: Lakehouse
     pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
-@audited(reads=("symbols",), writes=("scan_results", "discovery_runs"))
+@audited
 def discovery_scan(
     context: dg.AssetExecutionContext,
     lakehouse: LakehouseResource,
@@ -57,11 +57,6 @@ def discovery_scan(
     ctx = stage_context(context, lakehouse, manifest)
     live = live_sources.screener() if ctx.profile.discovery.value == "tradingview" else None
     result = run_discovery(ctx, live)
-    if result.new_symbols is not None:
-        record_symbols(ctx.lakehouse, result.new_symbols)
-    ctx.lakehouse.replace_partitions(
-        ctx.profile.name, ctx.as_of, {"scan_results": result.scans, "discovery_runs": result.runs(ctx.profile.name, ctx.as_of)}
-    )
     counts = pl.DataFrame({"scanner": list(result.per_scanner), "rows": list(result.per_scanner.values())})
     return dg.MaterializeResult(
         metadata={
@@ -78,12 +73,11 @@ def discovery_scan(
     partitions_def=profile_date_partitions, deps=[discovery_scan], group_name=DATA_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
-@audited(reads=("scan_results",), writes=("raw_pool",))
+@audited
 def raw_pool(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Aggregate scans into candidate atoms: dedup, one quote per base, stablecoins out, floors, cap."""
     ctx = stage_context(context, lakehouse, manifest)
     result = run_raw_pool(ctx)
-    ctx.lakehouse.replace_partition("raw_pool", ctx.profile.name, ctx.as_of, result.pool)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.pool.height,
@@ -99,7 +93,7 @@ def raw_pool(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, ma
     partitions_def=profile_date_partitions, deps=[raw_pool], group_name=DATA_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
-@audited(reads=("raw_pool",), writes=("health_results",))
+@audited
 def ohlcv_history(
     context: dg.AssetExecutionContext,
     lakehouse: LakehouseResource,
@@ -133,7 +127,7 @@ def ohlcv_history(
     partitions_def=profile_date_partitions, deps=[ohlcv_history], group_name=DATA_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "polars"},
 )
-@audited(reads=("raw_pool", "health_results"), writes=("returns_matrix", "returns_exclusions"))
+@audited
 def returns_matrix(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Calendar-aware daily returns over the lookback, long form; quarantined and short histories excluded."""
     ctx = stage_context(context, lakehouse, manifest)

@@ -44,19 +44,15 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliResource,
-    DbtProject,
-    dbt_assets,
-)
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from resources import DUCKDB_POOL
 from assets._audit import audit_step
-from resources import LakehouseResource, ManifestResource
+from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
 from resources import lakehouse_path as configured_lakehouse_path
 from resources.dbt import DBT_PROJECT_DIR, LAKEHOUSE_ENV, dbt_executable, dbt_resource, normalized_path
+
+# The lakehouse tables dbt_checks/ reads (its models and tests): the dbt step's audited inputs.
+DBT_SOURCES = ("symbols", "ohlcv", "health_results", "returns_matrix", "returns_exclusions")
 
 __all__ = ["DBT_PROJECT_DIR", "dbt_check_assets", "dbt_resource", "prepare_dbt_manifest"]
 
@@ -180,7 +176,7 @@ def dbt_check_assets(
 ):
     """`dbt build` of dbt_checks/: the summary models, and the source tests as checks on the Python assets."""
     # (no `from __future__ import annotations` in this module: Dagster inspects the `context` hint at definition)
-    with audit_step(context, lakehouse, manifest, step="dbt_checks") as outcome:
+    with audit_step(context, lakehouse, manifest, step="dbt_checks", declared_reads=DBT_SOURCES) as outcome:
         invocation = dbt.cli(["build"], context=context, raise_on_error=False)
         events = 0
         for event in invocation.stream():

@@ -16,7 +16,7 @@ from assets._checks import check_results, check_specs
 from assets._metadata import markdown_table
 from assets.data_cycle import ohlcv_history, returns_matrix, stage_context
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
-from tsp_platform.config.models import Calendar
+from tsp_platform.core.vocabulary import Calendar
 from tsp_platform.health import GATE_DESCRIPTIONS, Gate
 
 GATE_SPECS = check_specs(ohlcv_history, {gate.value: GATE_DESCRIPTIONS[gate] for gate in Gate})
@@ -25,7 +25,7 @@ GATE_SPECS = check_specs(ohlcv_history, {gate.value: GATE_DESCRIPTIONS[gate] for
 @dg.multi_asset_check(specs=GATE_SPECS, pool=DUCKDB_POOL, can_subset=True)
 def ohlcv_health_gates(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
-    health = ctx.lakehouse.read_partition("health_results", ctx.profile.name, ctx.as_of)
+    health = ctx.read("health_results")
     severity = dg.AssetCheckSeverity.ERROR if ctx.profile.features.feat_strict_health else dg.AssetCheckSeverity.WARN
     for check_key in context.selected_asset_check_keys:
         rows = health.filter(pl.col("gate") == check_key.name)
@@ -64,11 +64,11 @@ RETURNS_SPECS = {
 @dg.multi_asset_check(specs=check_specs(returns_matrix, RETURNS_SPECS), pool=DUCKDB_POOL, can_subset=True)
 def returns_matrix_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
-    name, as_of = ctx.profile.name, ctx.as_of
-    rets = ctx.lakehouse.read_partition("returns_matrix", name, as_of)
-    excluded = ctx.lakehouse.read_partition("returns_exclusions", name, as_of)["symbol"]
-    failing = ctx.lakehouse.read_partition("health_results", name, as_of).filter(~pl.col("passed"))["symbol"]
-    calendars = ctx.lakehouse.read_table("symbols").select("symbol", "calendar")
+    as_of = ctx.as_of
+    rets = ctx.read("returns_matrix")
+    excluded = ctx.read("returns_exclusions")["symbol"]
+    failing = ctx.read("health_results").filter(~pl.col("passed"))["symbol"]
+    calendars = ctx.read("symbols").select("symbol", "calendar")
     per_symbol = rets.group_by("symbol").agg(pl.len().alias("n"))
     weekday_syms = calendars.filter(pl.col("calendar") == Calendar.WEEKDAYS.value)["symbol"]
     offenders = {

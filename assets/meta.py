@@ -14,8 +14,7 @@ from assets.allocation import portfolio_weights
 from assets.tournament import tournament_scoreboard
 from partitions import DATE_DIM, META_DIM, meta_partitions, sleeve_mapping
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
-from tsp_platform.meta.stage import run_meta
-from tsp_platform.meta.store import store_meta
+from tsp_platform.meta.stage import run_meta, store_meta
 
 
 @dg.asset(
@@ -23,7 +22,7 @@ from tsp_platform.meta.store import store_meta
     deps=[dg.AssetDep(tournament_scoreboard, partition_mapping=sleeve_mapping()),
           dg.AssetDep(portfolio_weights, partition_mapping=sleeve_mapping())],
 )
-@audited(writes=("meta_sleeve_weights", "meta_physical_weights"))
+@audited
 def meta_portfolio(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Sleeve weights (HRP by default, bounded) over the sleeves' common out-of-sample days, flattened to net
     physical weights across sleeves."""

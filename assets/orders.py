@@ -16,7 +16,7 @@ from tsp_platform.orders.stage import orders_csv_path, run_orders, store_orders
     partitions_def=profile_date_partitions, deps=[portfolio_weights], group_name="orders", pool=DUCKDB_POOL,
     kinds={"duckdb", "csv"},
 )
-@audited(reads=("portfolio_weights", "symbols"), writes=("rebalance_orders",))
+@audited
 def rebalance_orders(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Orders that move the current positions to the configured engine × risk profile's weights."""
     ctx = stage_context(context, lakehouse, manifest)

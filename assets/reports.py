@@ -19,8 +19,7 @@ from tsp_platform.reports.stage import build_report, image_markdown
     partitions_def=profile_date_partitions, deps=[tournament_scoreboard, rebalance_orders], group_name="reports",
     pool=DUCKDB_POOL, kinds={"html", "markdown"},
 )
-@audited(reads=("tournament_scoreboard", "tournament_returns", "tournament_weights", "portfolio_weights",
-                "health_results", "regimes", "returns_matrix", "selection_winners"))
+@audited
 def portfolio_report(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Dashboard (scoreboard, data health, funnel, regime, final weights), PNG charts and tear-sheets."""
     ctx = stage_context(context, lakehouse, manifest)

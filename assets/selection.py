@@ -21,7 +21,7 @@ SELECTION_GROUP = "selection"
     partitions_def=profile_date_partitions, deps=[returns_matrix], group_name=SELECTION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "numpy"},
 )
-@audited(reads=("raw_pool", "returns_matrix"), writes=("features",))
+@audited
 def feature_store(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Raw features of every atom in the pool, computed only from data up to the as-of date."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -45,7 +45,7 @@ def feature_store(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
     partitions_def=profile_date_partitions, deps=[feature_store], group_name=SELECTION_GROUP, pool=DUCKDB_POOL,
     kinds={"duckdb", "scipy"},
 )
-@audited(reads=("features", "returns_matrix"), writes=("feature_probabilities", "selection_scores", "clusters", "selection_vetoes", "selection_winners", "selection_runs"))
+@audited
 def selection(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Log-MPS (champion) and challenger scores, correlation clusters, HTR winners per scorer."""
     ctx = stage_context(context, lakehouse, manifest)
@@ -81,8 +81,7 @@ SELECTION_CHECKS_SPEC = {
 def selection_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
     policy = ctx.profile.selection.policy
-    read = lambda table: ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)  # noqa: E731
-    winners, runs, scores, vetoes = read("selection_winners"), read("selection_runs"), read("selection_scores"), read("selection_vetoes")
+    winners, runs, scores, vetoes = ctx.read("selection_winners"), ctx.read("selection_runs"), ctx.read("selection_scores"), ctx.read("selection_vetoes")
     problems: dict[str, list[str]] = {name: [] for name in SELECTION_CHECKS_SPEC}
     if runs.is_empty():
         for name in problems:

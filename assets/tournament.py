@@ -18,11 +18,16 @@ from assets.data_cycle import ohlcv_history, raw_pool, stage_context
 from assets.selection import selection
 from partitions import cell_key, cell_of, profile_date_partitions, tournament_cell_partitions
 from resources import DUCKDB_POOL, LakehouseResource, ManifestResource
-from tsp_platform.context import validate_run_id
-from tsp_platform.lakehouse.frame_files import FrameFilesError
+from tsp_platform.core.frame_files import FrameFilesError
+from tsp_platform.core.identifiers import validate_run_id
 from tsp_platform.tournament.snapshot import SnapshotError, TournamentSnapshot
 from tsp_platform.tournament.stage import (
-    CellBatch, build_snapshot, cell_groups, cells_directory, run_cell_group, snapshot_directory, store_tournament,
+    CellBatch,
+    build_snapshot,
+    cells_directory,
+    run_cell_group,
+    snapshot_directory,
+    store_tournament,
 )
 from tsp_platform.tournament.verify import failed_cells, metric_problems, parity_problems, snapshot_problems
 from tsp_platform.tournament.walkforward import windows
@@ -41,13 +46,14 @@ def _snapshot(context, lakehouse: LakehouseResource, manifest: ManifestResource)
     partitions_def=profile_date_partitions, deps=[ohlcv_history, raw_pool, selection], group_name=TOURNAMENT_GROUP,
     pool=DUCKDB_POOL, kinds={"duckdb", "parquet"},
 )
-@audited(reads=("raw_pool", "health_results"), writes=())
+@audited
 def tournament_inputs(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """The partition's tournament snapshot as Parquet files: every window's pool as of its own date, returns over
     the tournament span, bars for the execution snapshots. An unusable snapshot (too short a span, an invalid
     return) is refused with the problems named, and nothing is written."""
     ctx = stage_context(context, lakehouse, manifest)
     snapshot = build_snapshot(ctx)
+    lakehouse.seal_reads()  # the intent precedes the snapshot files
     directory = snapshot_directory(lakehouse.snapshot_root(), ctx.profile.name, ctx.as_of)
     content_id = snapshot.write(directory)
     panel, config = snapshot.panel, ctx.profile.tournament
@@ -60,7 +66,7 @@ def tournament_inputs(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
             "rows": len(panel.dates),
             "first_date": str(panel.dates[0]) if len(panel.dates) else "",
             "walk_forward_windows": len(windows(len(panel.dates), config.windows)),
-            "cell_groups": ", ".join(cell_groups(config)),
+            "cell_groups": ", ".join(config.cell_groups()),
         }
     )
 
@@ -121,13 +127,13 @@ def tournament_cells(context: dg.AssetExecutionContext, lakehouse: LakehouseReso
     deps=[dg.AssetDep(tournament_cells, partition_mapping=dg.AllPartitionMapping())],
     group_name=TOURNAMENT_GROUP, pool=DUCKDB_POOL, kinds={"duckdb", "polars"},
 )
-@audited(reads=(), writes=("tournament_cells", "tournament_returns", "tournament_weights", "tournament_windows", "tournament_scoreboard"))
+@audited
 def tournament_scoreboard(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource) -> dg.MaterializeResult:
     """Every cell's results stored in the lakehouse, and the strict scoreboard of the profile × date."""
     ctx = stage_context(context, lakehouse, manifest)
     root = lakehouse.snapshot_root()
     batches, unusable = [], []
-    for group in cell_groups(ctx.profile.tournament):
+    for group in ctx.profile.tournament.cell_groups():
         try:
             batches.append(CellBatch.read(cells_directory(root, ctx.profile.name, ctx.as_of, group)))
         except FrameFilesError as error:
@@ -172,8 +178,7 @@ SCOREBOARD_CHECKS = {
 @dg.multi_asset_check(specs=check_specs(tournament_scoreboard, SCOREBOARD_CHECKS), pool=DUCKDB_POOL, can_subset=True)
 def tournament_scoreboard_checks(context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, manifest: ManifestResource):
     ctx = stage_context(context, lakehouse, manifest)
-    read = lambda table: ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)  # noqa: E731
-    cells, returns, board = read("tournament_cells"), read("tournament_returns"), read("tournament_scoreboard")
+    cells, returns, board = ctx.read("tournament_cells"), ctx.read("tournament_returns"), ctx.read("tournament_scoreboard")
     if cells.is_empty() or board.is_empty():
         found = {name: ["no tournament stored for this partition"] for name in SCOREBOARD_CHECKS}
     else:

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from tsp_platform.allocation.base import AllocationProblem, NotSupported, SolverFailed
-from tsp_platform.allocation.config import AllocationConfig, CovarianceMethod, EngineName, Linkage, Regime, RiskProfile
 from tsp_platform.allocation.covariance import estimate_covariance
 from tsp_platform.allocation.libraries import (
     CAPS_SUPPORT,
@@ -24,6 +23,7 @@ from tsp_platform.allocation.libraries import (
     returns_frame,
 )
 from tsp_platform.allocation.projection import capped_set, project_breakpoint
+from tsp_platform.config.allocation import AllocationConfig, CovarianceMethod, EngineName, Linkage, Regime, RiskProfile
 
 PARITY = 1e-6
 ENGINES = {
@@ -285,10 +285,10 @@ def test_invalid_library_output_is_solver_failed(capped, monkeypatch):
         return self
 
     monkeypatch.setattr(MeanRisk, "fit", off_budget)
-    with pytest.raises(SolverFailed, match="^skfolio min_variance: weights sum to 0.9"):
+    with pytest.raises(SolverFailed, match="^skfolio min_variance: net weight 0.9"):
         SkfolioEngine().allocate(capped, RiskProfile.MIN_VARIANCE)
     monkeypatch.setattr(MeanRisk, "fit", concentrated)
-    with pytest.raises(SolverFailed, match="^skfolio max_sharpe: asset weight 1.000000 above its cap"):
+    with pytest.raises(SolverFailed, match="^skfolio max_sharpe: asset weight 1.0000 above its cap"):
         SkfolioEngine().allocate(capped, RiskProfile.MAX_SHARPE)
 
 

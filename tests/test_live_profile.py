@@ -47,8 +47,9 @@ from assets.health_checks import RETURNS_SPECS
 from partitions import partition_key
 from resources import LiveSourcesResource
 from tests.test_live_sources import BinanceReplay, ReplayAdapter, SleepRecorder, recorded
-from tsp_platform.context import PRICING_BUFFER_DAYS
+from tsp_platform.audit import AuditLedger
 from tsp_platform.config.scanners import load_scanner
+from tsp_platform.context import PRICING_BUFFER_DAYS
 from tsp_platform.health import Gate
 from tsp_platform.sources.binance import BinanceOhlcvClient, make_exchange
 from tsp_platform.sources.tradingview import TradingViewScreener, request_columns
@@ -416,6 +417,13 @@ def test_first_cycle_discovers_fetches_and_builds_returns(live, instance, lakeho
     assert per_symbol.min() >= 90 and per_symbol.n_unique() == 1
     assert lakehouse.read_partition("returns_exclusions", PROFILE, D).is_empty()
     assert scenario.sleep.calls == []
+
+    # the audit ledger names every table each step wrote: the live fetch writes bars and symbol metadata too
+    records = [json.loads(line) for line in AuditLedger(lakehouse).lines()]
+    outputs = {r["body"]["step"]: set(r["body"]["outputs"]) for r in records
+               if r["kind"] == "outcome" and r["body"].get("status") == "success"}
+    assert outputs["ohlcv_history"] == {"ohlcv", "symbols", "health_results"}
+    assert outputs["discovery_scan"] == {"symbols", "scan_results", "discovery_runs"}
 
 
 def test_one_quote_per_base_and_screener_sector_survives_exchange_metadata(live, instance, lakehouse):

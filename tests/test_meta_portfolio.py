@@ -16,8 +16,8 @@ from resources import resources_for
 from tests.test_alpha_cycle import run_alpha
 from tests.test_data_cycle import QUIET, run_cycle, seed
 from tests.test_tournament_dagster import drive, small_manifest
+from tsp_platform.config.meta import MetaProfile
 from tsp_platform.lakehouse import Lakehouse
-from tsp_platform.meta.config import MetaProfile
 
 DAY = "2022-12-28"
 SLEEVES = ("us_equities_sample", "crypto_synthetic")
@@ -81,7 +81,7 @@ def test_meta_profiles_are_validated():
 
 
 def test_streams_fold_a_sleeves_extra_days_into_the_next_common_day():
-    from tsp_platform.meta.stage import compound_onto
+    from tsp_platform.core.panel import compound_onto
 
     frame = pl.DataFrame({"date": [date(2022, 1, d) for d in (7, 8, 9, 10)], "x": [0.01, 0.02, -0.01, 0.03]})
     common = [date(2022, 1, 7), date(2022, 1, 10)]  # Friday and Monday; the weekend is the crypto sleeve's own
@@ -91,7 +91,7 @@ def test_streams_fold_a_sleeves_extra_days_into_the_next_common_day():
 
 
 def test_sleeve_weights_respect_the_bounds_and_hrp_favours_the_quieter_sleeve():
-    from tsp_platform.meta.stage import sleeve_weights
+    from tsp_platform.meta.sleeves import sleeve_weights
 
     rng = np.random.default_rng(3)
     returns = np.column_stack([0.002 * rng.standard_normal(500), 0.04 * rng.standard_normal(500)])

@@ -1,37 +1,27 @@
-"""The typed context every data-cycle stage receives: where the lakehouse is, which profile, which as-of."""
+"""The typed context every partitioned stage receives, and the only way such a stage reads and writes.
+
+`StageContext` names the lakehouse, the profile and the as-of date of one (profile, as-of) partition.
+`read(table)` returns the partition's rows of a partitioned table (a whole table otherwise), `bars(...)` the
+daily bars up to the as-of date, and `write(**frames)` tags frames with the partition's profile and as-of
+date, checks them against the table schema and replaces the partition's slice of every table in one
+transaction. Everything goes through the lakehouse, so a lakehouse with a `Lineage` records it all.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
+
+import polars as pl
 
 from tsp_platform.config.models import Profile
-from tsp_platform.lakehouse import Lakehouse
+from tsp_platform.core.clock import utc_now
+from tsp_platform.core.identifiers import validate_run_id
+from tsp_platform.lakehouse import TABLES, Lakehouse
 
 PRICING_BUFFER_DAYS = 7
-RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-
-
-def utc_now() -> datetime:
-    """Naive UTC timestamp (the lakehouse stores TIMESTAMP in UTC)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def validate_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):  # fullmatch: `$` would let a trailing newline in
-        raise ValueError(f"run id {run_id!r} must match {RUN_ID.pattern} (no path separators or '..')")
-    return run_id
-
-
-def path_segment(value: str, what: str) -> str:
-    """`value` as one file or directory name under a root: refuses empty names, '.', '..', path separators and
-    control characters, so a path built from a profile, cell group or run id cannot leave its root."""
-    unsafe = not isinstance(value, str) or value in ("", ".", "..") or any(c in "/\\" or ord(c) < 32 for c in value)
-    if unsafe:
-        raise ValueError(f"{what} {value!r} cannot name a file or directory (no path separators, '..' or "
-                         "control characters)")
-    return value
+PARTITION_COLUMNS = ("profile", "as_of")
 
 
 @dataclass(frozen=True)
@@ -53,3 +43,26 @@ class StageContext:
     def history_start(self) -> date:
         """First bar the stages need: a week before the lookback prices its first return."""
         return self.lookback_start - timedelta(days=PRICING_BUFFER_DAYS)
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    def read(self, table: str) -> pl.DataFrame:
+        """This partition's rows of a (profile, as-of) table; the whole table when it is not partitioned."""
+        if TABLES[table].partition == PARTITION_COLUMNS:
+            return self.lakehouse.read_partition(table, self.profile.name, self.as_of)
+        return self.lakehouse.read_table(table)
+
+    def bars(self, symbols: Sequence[str], start: date | None = None) -> pl.DataFrame:
+        """Daily bars of `symbols` from `start` up to and including the as-of date (never after it)."""
+        return self.lakehouse.ohlcv(symbols, self.as_of, start)
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def tag(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` as rows of this partition of `table`: profile and as-of columns set, columns in table order."""
+        return TABLES[table].partition_rows(frame, self.profile.name, self.as_of)
+
+    def write(self, **frames: pl.DataFrame) -> dict[str, int]:
+        """Replace this partition's slice of every named table with its frame, in one transaction."""
+        tagged = {table: self.tag(table, frame) for table, frame in frames.items()}
+        return self.lakehouse.replace_partitions(self.profile.name, self.as_of, tagged)

@@ -62,8 +62,8 @@ a constant one (neutral), no antifragility or N < 2 (barbell), no mean above r_f
 (max_sharpe), a covariance that cannot be estimated (T < 2).
 
 `CustomEngine.allocate` runs the primary link and validates it; `solve_with_fallbacks` walks the chain,
-validates every result (finite, budget, bounds, caps within 1e-8; neutral: net, beta band, gross;
-barbell: the sleeve), counts a failed validation as a solver failure, reports which fallback served, and
+validates every result with the shared check (`allocation.constraints`: finite, budget, bounds, caps;
+neutral: net, |w| bounds, beta band, gross; barbell: its own capped set and the sleeve), counts a failed validation as a solver failure, reports which fallback served, and
 raises `SolverFailed` naming every attempt when all fail. No chain ends in equal weight.
 """
 
@@ -76,14 +76,14 @@ import numpy as np
 from scipy.optimize import minimize
 
 from tsp_platform.allocation.base import AllocationProblem, NotSupported, SolverFailed
-from tsp_platform.allocation.config import EngineName, RiskProfile
+from tsp_platform.allocation.constraints import TOLERANCE, PortfolioConstraints
 from tsp_platform.allocation.covariance import CovarianceEstimate, estimate_covariance
 from tsp_platform.allocation.hrp import hrp_weights, hrp_weights_recursive
 from tsp_platform.allocation.projection import CappedSet, capped_set, project, project_breakpoint
 from tsp_platform.allocation.qp import QPError, QPInfeasible, feasible_point, solve_qp
 from tsp_platform.allocation.risk_parity import erc_ccd, erc_newton
+from tsp_platform.config.allocation import EngineName, RiskProfile
 
-VALIDATION_TOL = 1e-8
 _SOLVER_ERRORS = (SolverFailed, QPError, np.linalg.LinAlgError, ArithmeticError, ValueError, RuntimeError)
 
 
@@ -434,36 +434,26 @@ FALLBACKS: dict[RiskProfile, tuple[Link, ...]] = {
 # ------------------------------------------------------------------------------------------- validation
 
 
-def validate(weights: np.ndarray, inp: Inputs, profile: RiskProfile, tol: float = VALIDATION_TOL) -> np.ndarray:
-    """Raise `SolverFailed` unless the weights satisfy the profile's constraints within `tol`."""
+def validate(weights: np.ndarray, inp: Inputs, profile: RiskProfile) -> np.ndarray:
+    """Raise `SolverFailed` unless the weights hold the constraints the link solved under (the shared check)."""
     p = inp.problem
     w = np.asarray(weights, dtype=float)
-    if w.shape != (p.n_assets,) or not np.isfinite(w).all():
-        raise SolverFailed(f"{profile}: weights are not finite / of shape ({p.n_assets},)")
-    if abs(w.sum() - 1.0) > tol:
-        raise SolverFailed(f"{profile}: weights sum to {w.sum():.12g}, not 1")
+    if w.shape != (p.n_assets,):
+        raise SolverFailed(f"{profile}: weights are not of shape ({p.n_assets},)")
     if profile is RiskProfile.BENCHMARK:
-        return w
-    if profile is RiskProfile.MARKET_NEUTRAL:
-        cfg = p.config
-        problems = []
-        if np.max(np.abs(w) - p.upper) > tol:
-            problems.append("a weight exceeds its bound")
-        if abs(float(inp.beta @ w)) > cfg.neutral_beta_band + tol:
-            problems.append(f"beta {inp.beta @ w:.3g} outside ±{cfg.neutral_beta_band}")
-        if np.abs(w).sum() > cfg.neutral_gross_max + tol:
-            problems.append(f"gross {np.abs(w).sum():.6g} > {cfg.neutral_gross_max}")
-        if problems:
-            raise SolverFailed(f"{profile}: " + "; ".join(problems))
-        return w
-    cset = inp.barbell[3] if profile is RiskProfile.BARBELL else inp.caps
-    violation = cset.violation(w)
-    if violation > tol:
-        raise SolverFailed(f"{profile}: bounds/caps violated by {violation:.3g}")
-    if profile is RiskProfile.BARBELL:
+        constraints, beta = PortfolioConstraints(), None
+    elif profile is RiskProfile.MARKET_NEUTRAL:
+        constraints = PortfolioConstraints.neutral(p.upper, p.config)
+        beta = float(inp.beta @ w) if np.isfinite(w).all() else None
+    else:
+        constraints, beta = PortfolioConstraints.capped(inp.barbell[3] if profile is RiskProfile.BARBELL else inp.caps), None
+    problems = constraints.problems(w, beta)
+    if profile is RiskProfile.BARBELL and not problems:
         _, aggressors, sleeve, _ = inp.barbell
-        if abs(w[aggressors].sum() - sleeve) > tol:
-            raise SolverFailed(f"{profile}: aggressor sleeve {w[aggressors].sum():.6g} ≠ {sleeve}")
+        if abs(w[aggressors].sum() - sleeve) > TOLERANCE:
+            problems.append(f"aggressor sleeve {w[aggressors].sum():.6g} ≠ {sleeve}")
+    if problems:
+        raise SolverFailed(f"{profile}: " + "; ".join(problems))
     return w
 
 

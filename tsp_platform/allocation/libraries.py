@@ -42,11 +42,11 @@ import numpy as np
 import pandas as pd
 
 from tsp_platform.allocation.base import AllocationProblem, NotSupported, SolverFailed
-from tsp_platform.allocation.config import AllocationConfig, CovarianceConfig, EngineName, RiskProfile
+from tsp_platform.allocation.constraints import PortfolioConstraints
 from tsp_platform.allocation.covariance import estimate_covariance
-from tsp_platform.allocation.projection import capped_set
+from tsp_platform.allocation.projection import CappedSet, capped_set
+from tsp_platform.config.allocation import AllocationConfig, CovarianceConfig, EngineName, RiskProfile
 
-TOLERANCE = 1e-6
 SOLVER = "CLARABEL"
 # Daily covariances are ~1e-4: default interior-point tolerances leave min-variance weights loose by ~1e-4.
 # With these (and objectives scaled to unit mean variance) the convex engines land within ~1e-7 of the
@@ -123,6 +123,7 @@ class _Inputs:
     upper: np.ndarray | None  # (N,) per-asset bound to impose, None when not imposed or it cannot bind
     membership: np.ndarray | None  # (K', N) 0/1 rows of the clusters whose cap binds, None when none is imposed
     cluster_caps: np.ndarray | None  # (K',) their caps
+    capped: CappedSet | None = None  # the capped set those rows come from, when cluster caps are imposed
 
     @property
     def config(self) -> AllocationConfig:
@@ -184,7 +185,7 @@ def returns_frame(problem: AllocationProblem) -> pd.DataFrame:
 def _inputs(problem: AllocationProblem, profile: RiskProfile, caps: frozenset[Cap]) -> _Inputs:
     """The bounds and cluster caps to impose, exactly as the caller's capped set defines them."""
     upper = problem.upper
-    membership = cluster_caps = None
+    membership = cluster_caps = cset = None
     if profile is _P.MARKET_NEUTRAL:
         imposed_upper = upper  # |w| ≤ u binds even at u = 1 once shorts are allowed
     else:
@@ -196,7 +197,7 @@ def _inputs(problem: AllocationProblem, profile: RiskProfile, caps: frozenset[Ca
                 membership, cluster_caps = rows, bounds
             if cset.raised_caps:
                 log.info("%s: the cluster caps cannot hold the budget; raised to %s", profile.value, cset.caps)
-    return _Inputs(problem, returns_frame(problem), imposed_upper, membership, cluster_caps)
+    return _Inputs(problem, returns_frame(problem), imposed_upper, membership, cluster_caps, cset)
 
 
 # ---------------------------------------------------------------------------------------- engine scaffolding
@@ -275,30 +276,17 @@ class _LibraryEngine:
         n = inputs.frame.shape[1]
         if weights.shape != (n,):
             raise self._fail(profile, f"returned {weights.shape[0]} weights for {n} assets")
-        if not np.isfinite(weights).all():
-            raise self._fail(profile, "non-finite weights")
-        if abs(weights.sum() - 1.0) > TOLERANCE:
-            raise self._fail(profile, f"weights sum to {weights.sum():.8f}, not 1")
         if profile is _P.MARKET_NEUTRAL:
-            config, gross, beta = inputs.config, float(np.abs(weights).sum()), float(inputs.beta @ weights)
-            if (np.abs(weights) > inputs.upper + TOLERANCE).any():
-                largest = np.abs(weights).max()
-                raise self._fail(profile, f"|weight| {largest:.6f} above its bound {inputs.upper.max():.6f}")
-            if gross > config.neutral_gross_max + TOLERANCE:
-                raise self._fail(profile, f"gross {gross:.6f} above {config.neutral_gross_max}")
-            if abs(beta) > config.neutral_beta_band + TOLERANCE:
-                raise self._fail(profile, f"beta {beta:.6f} outside ±{config.neutral_beta_band}")
-            return weights
-        if weights.min() < -TOLERANCE:
-            raise self._fail(profile, f"negative weight {weights.min():.2e} in a long-only profile")
-        if inputs.upper is not None and (weights > inputs.upper + TOLERANCE).any():
-            raise self._fail(profile, f"asset weight {weights.max():.6f} above its cap {inputs.upper.max():.6f}")
-        if inputs.membership is not None:
-            over = inputs.membership @ weights - inputs.cluster_caps
-            if (over > TOLERANCE).any():
-                k = int(over.argmax())
-                cap = inputs.cluster_caps[k]
-                raise self._fail(profile, f"a cluster holds {over[k] + cap:.6f} above its cap {cap:.4f}")
+            constraints = PortfolioConstraints.neutral(inputs.upper, inputs.config)
+            beta = float(inputs.beta @ weights) if np.isfinite(weights).all() else None
+        else:
+            cset = inputs.capped
+            constraints = PortfolioConstraints(upper=inputs.upper, cluster=None if cset is None else cset.cluster,
+                                               cluster_caps=None if cset is None else cset.caps)
+            beta = None
+        problems = constraints.problems(weights, beta)
+        if problems:
+            raise self._fail(profile, "; ".join(problems))
         return weights
 
 

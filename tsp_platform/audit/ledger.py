@@ -3,7 +3,8 @@
 Record fields (every record): `seq` (0, 1, 2, … with no gap), `kind` (`genesis` | `intent` | `outcome`),
 `run_id`, `ts` (UTC, ISO 8601 with "Z"), `prev_hash`, `hash`, and a `body` mapping:
 
-* genesis (opens each run): code version, manifest hash, Python and key package versions;
+* genesis (opens each run): code version, manifest hash, Python and key package versions, and the scheme its
+  table hashes use (`table_hash`; absent in runs before it was recorded: `LEGACY_TABLE_HASH`);
 * intent (before a step): step, partition, parameters, hashes of the inputs it reads;
 * outcome (after it): step, partition, status (`success` | `failure`), hashes of the outputs it wrote, a small
   summary (row counts, metrics) or the error; never whole return series.
@@ -35,6 +36,8 @@ import numpy as np
 
 GENESIS_PREV = "0" * 64
 KINDS = ("genesis", "intent", "outcome")
+# The table-hash scheme of runs whose genesis names none: floats at 17 decimal places (`core.hashing`).
+LEGACY_TABLE_HASH = "frame-hash/1"
 
 
 class LedgerError(ValueError):
@@ -105,6 +108,7 @@ class Verification:
     first_bad: int | None = None  # 1-based line number of the first bad record
     reason: str = ""
     head: str = GENESIS_PREV  # the last verified record's hash (an anchor against removals from the end)
+    table_hashes: tuple[tuple[str, int], ...] = ()  # (table-hash scheme, runs) over the verified genesis records
 
     @property
     def ok(self) -> bool:
@@ -112,14 +116,16 @@ class Verification:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"ledger intact: {self.records} records, every hash and link verified"
+            schemes = "; ".join(f"{scheme} in {runs} run{'s' * (runs != 1)}" for scheme, runs in self.table_hashes)
+            return (f"ledger intact: {self.records} records, every hash and link verified"
+                    + (f" (table hashes: {schemes})" if schemes else ""))
         return f"ledger broken at record {self.first_bad} (line {self.first_bad}): {self.reason}"
 
 
 def verify_lines(lines: Iterable[str], anchor: tuple[int, str] | None = None) -> Verification:
     """Check a ledger given as canonical-JSON lines, in order (see the module docstring); with an `anchor`
     (record count, that record's hash) seen earlier, the chain must still hold that record unchanged."""
-    prev, count, anchored, opened = GENESIS_PREV, 0, None, set()
+    prev, count, anchored, opened, schemes = GENESIS_PREV, 0, None, set(), {}
     for number, line in enumerate(lines, start=1):
         bad = lambda reason: Verification(count, number, reason, prev)  # noqa: E731
         if not line.strip():
@@ -153,6 +159,9 @@ def verify_lines(lines: Iterable[str], anchor: tuple[int, str] | None = None) ->
             if record["kind"] != "genesis":
                 return bad(f"run {record['run_id']} starts without a genesis record")
             opened.add(record["run_id"])
+            body = record.get("body")
+            scheme = str(body.get("table_hash", LEGACY_TABLE_HASH)) if isinstance(body, dict) else LEGACY_TABLE_HASH
+            schemes[scheme] = schemes.get(scheme, 0) + 1
         prev, count = claimed, count + 1
         if anchor is not None and count == anchor[0]:
             anchored = claimed
@@ -163,4 +172,4 @@ def verify_lines(lines: Iterable[str], anchor: tuple[int, str] | None = None) ->
         if anchored != anchor[1]:
             return Verification(count, anchor[0], "the anchored record's hash differs: records were removed or "
                                                   "rewritten since the anchor", prev)
-    return Verification(count, head=prev)
+    return Verification(count, head=prev, table_hashes=tuple(sorted(schemes.items(), reverse=True)))

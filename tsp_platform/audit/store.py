@@ -18,7 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from tsp_platform.audit.ledger import GENESIS_PREV, Verification, canonical_json, seal, verify_lines
-from tsp_platform.files import atomic_path
+from tsp_platform.core.files import atomic_path
+from tsp_platform.core.hashing import HASH_SCHEME
 from tsp_platform.lakehouse import Lakehouse
 from tsp_platform.lakehouse.schema import AUDIT_LEDGER
 from tsp_platform.lakehouse.store import _rollback
@@ -57,6 +58,7 @@ def environment_body(manifest_path: str | Path) -> dict:
         "manifest_hash": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
+        "table_hash": HASH_SCHEME,
     }
 
 

@@ -1,6 +1,6 @@
 """The DuckDB lakehouse: tables, transactional writes and point-in-time reads."""
 
 from tsp_platform.lakehouse.schema import TABLES, Table
-from tsp_platform.lakehouse.store import Lakehouse, LakehouseError, frame_hash
+from tsp_platform.lakehouse.store import Lakehouse, LakehouseError
 
-__all__ = ["TABLES", "Lakehouse", "LakehouseError", "Table", "frame_hash"]
+__all__ = ["TABLES", "Lakehouse", "LakehouseError", "Table"]

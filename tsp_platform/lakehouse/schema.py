@@ -32,6 +32,19 @@ class Table:
         """The frame schema a writer builds for this table."""
         return {name: _POLARS_TYPES[sql_type.split()[0]] for name, sql_type in self.columns}
 
+    def partition_rows(self, frame: pl.DataFrame, profile: str, as_of) -> pl.DataFrame:
+        """`frame` as rows of the (profile, as_of) slice: the partition columns set, columns in table order."""
+        tagged = frame.with_columns(pl.lit(profile).alias("profile"), pl.lit(as_of).alias("as_of"))
+        missing = [c for c in self.column_names if c not in tagged.columns]
+        if missing:
+            raise ValueError(f"{self.name}: the frame lacks columns {missing}")
+        return tagged.select(self.column_names)
+
+    @property
+    def row_schema(self) -> dict[str, pl.DataType]:
+        """The schema of a partition's rows before they are tagged with it (the partition columns left out)."""
+        return {name: dtype for name, dtype in self.polars_schema.items() if name not in self.partition}
+
     def ddl(self) -> str:
         cols = ",\n  ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols},\n  PRIMARY KEY ({', '.join(self.key)})\n)"

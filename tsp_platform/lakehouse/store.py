@@ -6,9 +6,8 @@ Bulk data moves through Arrow; nothing is inserted row by row.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -16,23 +15,21 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from tsp_platform.core.hashing import frame_hash
+from tsp_platform.lakehouse.lineage import VOLATILE_COLUMNS, Lineage, content_frame, tables_named
 from tsp_platform.lakehouse.schema import OHLCV, TABLES, Table
-
-# Columns that record *when* (or how fast) something was written, not *what*: excluded from change detection
-# and content hashes.
-VOLATILE_COLUMNS = frozenset({"ingested_at", "generated_at", "run_id", "solve_ms", "seconds"})
 
 # The `duckdb` pool serialises writers, but Dagster 1.13 can grant its one slot twice when two steps claim it at
 # the same instant (docs/deployment.md §4). A lock conflict is therefore waited out, for a bounded time.
 LOCK_WAIT_S = 120.0
 
 
-def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _open(path: Path, read_only: bool, wait_s: float, config: Mapping | None = None) -> duckdb.DuckDBPyConnection:
     """Connect, retrying while another process holds the file's lock; past `wait_s` the error names the file."""
     deadline, delay = time.monotonic() + wait_s, 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
                 raise
@@ -122,20 +119,30 @@ def _reconcile_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 class Lakehouse:
-    """One DuckDB file. Connections are short-lived; open one only to read or write."""
+    """One DuckDB file. Connections are short-lived; open one only to read or write.
+
+    `config` passes DuckDB settings to every connection (`memory_limit`, `threads`, ...); `lineage`, when
+    given, records every read and write made through this object (the audit ledger's intents and outcomes)."""
 
     _reconciled: set[Path] = set()  # files whose schema this process has brought up to date
 
-    def __init__(self, path: str | Path, lock_wait_s: float = LOCK_WAIT_S):
+    def __init__(self, path: str | Path, lock_wait_s: float = LOCK_WAIT_S, config: Mapping | None = None,
+                 lineage: Lineage | None = None):
         self.path = Path(path)
         self.lock_wait_s = lock_wait_s
+        self.config = dict(config or {})
+        self.lineage = lineage
+
+    def unrecorded(self) -> "Lakehouse":
+        """The same file without lineage: reads and writes that are not the step's own (its audit records)."""
+        return Lakehouse(self.path, self.lock_wait_s, self.config)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.path.exists():
             raise LakehouseError(f"lakehouse {self.path} does not exist yet: seed or ingest first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _open(self.path, read_only, self.lock_wait_s)
+        conn = _open(self.path, read_only, self.lock_wait_s, self.config)
         try:
             if not read_only and self.path.resolve() not in Lakehouse._reconciled:
                 _reconcile_schema(conn)
@@ -146,6 +153,10 @@ class Lakehouse:
 
     # -- writes ---------------------------------------------------------------------------------------------
 
+    def _will_write(self, tables) -> None:
+        if self.lineage is not None:
+            self.lineage.will_write(tables)
+
     def upsert(self, table_name: str, frame: pl.DataFrame) -> dict[str, int]:
         """Insert new keys and update changed rows, in one transaction; unchanged rows keep their write time."""
         return self.upsert_many({table_name: frame})[table_name]
@@ -153,6 +164,7 @@ class Lakehouse:
     def upsert_many(self, frames: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
         """Upsert several tables in one transaction: all of it lands, or none of it."""
         staged = {name: _check_frame(TABLES[name], frame) for name, frame in frames.items()}
+        self._will_write(staged)
         counts: dict[str, dict[str, int]] = {}
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
@@ -181,6 +193,7 @@ class Lakehouse:
             if foreign.height:
                 raise LakehouseError(f"{table.name}: {foreign.height} rows belong to another partition than {profile}/{as_of}")
             staged[table_name] = checked
+        self._will_write(staged)
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
@@ -198,21 +211,25 @@ class Lakehouse:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    def query(self, sql: str, params: Sequence | None = None) -> pl.DataFrame:
-        """Run a parameterised read; identifiers must come from the schema, never from user input."""
+    def query(self, sql: str, params: Sequence | None = None, record: bool = True) -> pl.DataFrame:
+        """Run a parameterised read; identifiers must come from the schema, never from user input. The read is
+        recorded in the lineage unless `record` is False (an integrity read, such as a content hash)."""
         with self.connect(read_only=True) as conn:
-            return pl.from_arrow(conn.sql(sql, params=list(params or [])).to_arrow_table())
+            frame = pl.from_arrow(conn.sql(sql, params=list(params or [])).to_arrow_table())
+        if record and self.lineage is not None:
+            self.lineage.read(tables_named(sql), frame)
+        return frame
 
-    def read_partition(self, table_name: str, profile: str, as_of: date) -> pl.DataFrame:
+    def read_partition(self, table_name: str, profile: str, as_of: date, record: bool = True) -> pl.DataFrame:
         table = TABLES[table_name]
-        order = ", ".join(table.key)
         return self.query(
-            f"SELECT * FROM {table.name} WHERE profile = ? AND as_of = ? ORDER BY {order}", [profile, as_of]
+            f"SELECT * FROM {table.name} WHERE profile = ? AND as_of = ? ORDER BY {', '.join(table.key)}",
+            [profile, as_of], record=record,
         )
 
-    def read_table(self, table_name: str) -> pl.DataFrame:
+    def read_table(self, table_name: str, record: bool = True) -> pl.DataFrame:
         table = TABLES[table_name]
-        return self.query(f"SELECT * FROM {table.name} ORDER BY {', '.join(table.key)}")
+        return self.query(f"SELECT * FROM {table.name} ORDER BY {', '.join(table.key)}", record=record)
 
     def ohlcv(self, symbols: Sequence[str], as_of: date, start: date | None = None) -> pl.DataFrame:
         """Daily bars for `symbols` up to and including `as_of` (point-in-time: nothing after it is read)."""
@@ -226,23 +243,15 @@ class Lakehouse:
         return self.query(sql + " ORDER BY symbol, date", params)
 
     def content_hash(self, table_name: str, profile: str | None = None, as_of: date | None = None) -> str:
-        """SHA-256 of a table's (or a partition's) content, ordered by key, ignoring write-time columns."""
+        """SHA-256 of a table's (or a partition's) content, ordered by key, ignoring write-time columns. An
+        integrity read, not an input: never recorded as the step's read."""
         table = TABLES[table_name]
-        frame = (
-            self.read_partition(table_name, profile, as_of)
-            if profile is not None and as_of is not None
-            else self.read_table(table_name)
-        )
-        return frame_hash(frame.drop([c for c in frame.columns if c in VOLATILE_COLUMNS]), table.key)
+        if profile is not None and as_of is not None:
+            frame = self.read_partition(table_name, profile, as_of, record=False)
+        else:
+            frame = self.read_table(table_name, record=False)
+        return frame_hash(content_frame(frame), table.key)
 
     def exists(self) -> bool:
         return self.path.exists()
 
-
-def frame_hash(frame: pl.DataFrame, order_by: Sequence[str] | None = None) -> str:
-    """A stable content hash of a frame (sorted by `order_by` when given)."""
-    ordered = frame.sort(list(order_by)) if order_by else frame
-    digest = hashlib.sha256()
-    digest.update(",".join(f"{n}:{t}" for n, t in ordered.schema.items()).encode())
-    digest.update(ordered.write_csv(float_precision=17).encode() if ordered.height else b"")
-    return digest.hexdigest()

@@ -9,10 +9,12 @@ from typing import Protocol
 import polars as pl
 
 from tsp_platform.config.models import MarketDataSource
-from tsp_platform.context import StageContext, utc_now
+from tsp_platform.context import StageContext
+from tsp_platform.core.clock import utc_now
 from tsp_platform.health.gates import Gate, GateInputs, evaluate_gates
-from tsp_platform.lakehouse.schema import HEALTH_RESULTS, RETURNS_EXCLUSIONS, RETURNS_MATRIX
+from tsp_platform.health.verdicts import quarantine_list
 from tsp_platform.market_data.returns import ReturnsResult, build_returns
+from tsp_platform.market_data.universe import symbol_calendars
 from tsp_platform.sources.base import SourceDataError
 from tsp_platform.sources.symbols import record_symbols
 
@@ -43,22 +45,14 @@ class HistoryResult:
 
 def pool_universe(ctx: StageContext) -> pl.DataFrame:
     """The partition's pool symbols plus the profile's benchmark, with each symbol's calendar."""
-    pool = ctx.lakehouse.read_partition("raw_pool", ctx.profile.name, ctx.as_of)
+    pool = ctx.read("raw_pool")
     if pool.is_empty():
         raise LookupError(f"no raw pool for {ctx.profile.name} as of {ctx.as_of}: materialise raw_pool first")
-    return symbol_calendars(ctx, pool["symbol"].unique().to_list())
-
-
-def symbol_calendars(ctx: StageContext, names: list[str]) -> pl.DataFrame:
-    """symbol, calendar for `names` plus the profile's benchmark (unknown symbols get the profile's calendar)."""
-    names = sorted(set(names) | ({ctx.profile.benchmark} if ctx.profile.benchmark else set()))
-    symbols = ctx.lakehouse.read_table("symbols").select("symbol", "calendar")
-    universe = pl.DataFrame({"symbol": names}, schema={"symbol": pl.String}).join(symbols, on="symbol", how="left")
-    return universe.with_columns(pl.col("calendar").fill_null(ctx.profile.calendar.value))
+    return symbol_calendars(ctx.read("symbols"), pool["symbol"].unique().to_list(), ctx.profile)
 
 
 def _coverage(ctx: StageContext, symbols: list[str], start: date | None = None) -> pl.DataFrame:
-    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of, start or ctx.lookback_start)
+    bars = ctx.bars(symbols, start or ctx.lookback_start)
     stats = bars.group_by("symbol").agg(
         pl.col("date").min().alias("first"), pl.col("date").max().alias("last"), pl.len().alias("bars")
     )
@@ -111,7 +105,7 @@ def _repair_gaps(ctx: StageContext, universe: pl.DataFrame, fetcher: DailyBarFet
     """Re-fetch each gap the gaps gate finds; the source fills what it has (returns rows inserted)."""
     if universe.is_empty():  # every symbol was refused: nothing to repair (the gates need at least one symbol)
         return 0
-    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.lookback_start)
+    bars = ctx.bars(universe["symbol"].to_list(), ctx.lookback_start)
     inputs = GateInputs(bars, universe, ctx.as_of, ctx.profile.health.model_copy(update={"max_missing_sessions": 0}), 1)
     failing = evaluate_gates(inputs, [Gate.GAPS]).filter(~pl.col("passed"), pl.col("value") > 0)
     inserted = 0
@@ -134,7 +128,7 @@ def run_health(ctx: StageContext, refused: dict[str, str] | None = None) -> pl.D
     reason: its stored bars could not be brought up to date, even when they are recent enough to pass on age."""
     universe = pool_universe(ctx)
     # From the history start: the close before the lookback prices the first return, so the gates judge it too.
-    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.history_start)
+    bars = ctx.bars(universe["symbol"].to_list(), ctx.history_start)
     inputs = GateInputs(
         bars, universe, ctx.as_of, ctx.profile.health, ctx.profile.history_floor_days, window_start=ctx.lookback_start
     )
@@ -147,36 +141,19 @@ def run_health(ctx: StageContext, refused: dict[str, str] | None = None) -> pl.D
             passed=pl.when(hit).then(False).otherwise("passed"),
             detail=pl.when(hit).then(pl.format("refused by the source ({}); {}", "reason", "detail")).otherwise("detail"),
         ).drop("reason")
-    rows = results.with_columns(pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of"))
-    ctx.lakehouse.replace_partition("health_results", ctx.profile.name, ctx.as_of, rows.select(HEALTH_RESULTS.column_names))
+    ctx.write(health_results=results)
     return results
-
-
-def quarantine_list(health: pl.DataFrame) -> pl.DataFrame:
-    """Symbols failing any gate, with the gates and details that failed them."""
-    failed = health.filter(~pl.col("passed"))
-    return failed.group_by("symbol").agg(
-        pl.format("{}: {}", "gate", "detail").sort().str.join("; ").alias("detail")
-    ).sort("symbol")
 
 
 def run_returns(ctx: StageContext) -> ReturnsResult:
     """Returns for the pool as of the date; symbols that failed a health gate are quarantined, not used."""
-    health = ctx.lakehouse.read_partition("health_results", ctx.profile.name, ctx.as_of)
+    health = ctx.read("health_results")
     if health.is_empty():
         raise LookupError(f"no health results for {ctx.profile.name} as of {ctx.as_of}: materialise ohlcv_history first")
     universe = pool_universe(ctx)
-    bars = ctx.lakehouse.ohlcv(universe["symbol"].to_list(), ctx.as_of, ctx.history_start)
+    bars = ctx.bars(universe["symbol"].to_list(), ctx.history_start)
     result = build_returns(bars, universe, ctx.as_of, ctx.lookback_start, ctx.profile.history_floor_days, quarantine_list(health))
-    tag = [pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of")]
-    ctx.lakehouse.replace_partitions(
-        ctx.profile.name,
-        ctx.as_of,
-        {
-            "returns_matrix": result.returns.with_columns(tag).select(RETURNS_MATRIX.column_names),
-            "returns_exclusions": result.exclusions.with_columns(tag).select(RETURNS_EXCLUSIONS.column_names),
-        },
-    )
+    ctx.write(returns_matrix=result.returns, returns_exclusions=result.exclusions)
     return result
 
 

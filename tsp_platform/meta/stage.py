@@ -1,4 +1,4 @@
-"""The `meta_portfolio` stage: allocate across sleeves' out-of-sample streams, then flatten to net positions.
+"""The `meta_portfolio` stage: allocate across sleeves' out-of-sample streams, flatten to net positions, store.
 
 For a meta profile M as of D:
 
@@ -16,29 +16,16 @@ For a meta profile M as of D:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import polars as pl
 
-from tsp_platform.allocation.config import CovarianceConfig
-from tsp_platform.allocation.covariance import estimate_covariance
-from tsp_platform.allocation.hrp import hrp_weights
-from tsp_platform.allocation.projection import capped_set, project_breakpoint
-from tsp_platform.lakehouse import Lakehouse, frame_hash
-from tsp_platform.meta.config import MetaMethod, MetaProfile
+from tsp_platform.config.meta import MetaProfile
+from tsp_platform.core.hashing import frame_hash
+from tsp_platform.core.panel import compound_onto
+from tsp_platform.lakehouse import TABLES, Lakehouse
+from tsp_platform.meta.sleeves import MetaResult, sleeve_weights
 from tsp_platform.tournament.metrics import performance
-
-
-@dataclass(frozen=True, eq=False)
-class MetaResult:
-    sleeves: pl.DataFrame  # sleeve, weight, raw_weight, cagr, sharpe, volatility (on the common days)
-    physical: pl.DataFrame  # symbol, weight (net across sleeves), sleeves (which contributed)
-    common_days: int
-    first_day: date
-    last_day: date
-    inputs: dict[str, str]  # content ids of each sleeve's stream and final weights (for the audit ledger)
 
 
 def _champion(lake: Lakehouse, sleeve: str, as_of: date) -> str:
@@ -70,29 +57,6 @@ def sleeve_streams(lake: Lakehouse, meta: MetaProfile, as_of: date) -> tuple[pl.
     for sleeve, frame in zip(meta.sleeves, frames):
         columns[sleeve] = compound_onto(frame.sort("date"), sleeve, common)
     return pl.DataFrame(columns, schema={"date": pl.Date, **{s: pl.Float64 for s in meta.sleeves}}), scorers, ids
-
-
-def compound_onto(frame: pl.DataFrame, column: str, common: list) -> list[float]:
-    """The stream's return on each common day: its own returns compounded since the previous common day (the
-    first common day keeps its own return: nothing before it is in the shared window)."""
-    dates = frame["date"].to_list()
-    wealth = np.cumprod(1.0 + frame[column].to_numpy())
-    index = {d: i for i, d in enumerate(dates)}
-    positions = [index[d] for d in common]
-    out = [float(frame[column][positions[0]])] if positions else []
-    out += [float(wealth[b] / wealth[a] - 1.0) for a, b in zip(positions, positions[1:])]
-    return out
-
-
-def sleeve_weights(returns: np.ndarray, meta: MetaProfile) -> tuple[np.ndarray, np.ndarray]:
-    """(bounded weights, raw weights) of the sleeves."""
-    n = returns.shape[1]
-    if meta.method is MetaMethod.EQUAL_WEIGHT:
-        raw = np.full(n, 1.0 / n)
-    else:
-        raw = hrp_weights(estimate_covariance(returns, CovarianceConfig()).matrix)
-    bounds = capped_set(np.arange(n), np.full(n, meta.min_weight), np.full(n, meta.max_weight), cluster_cap=1.0)
-    return project_breakpoint(raw, bounds), raw
 
 
 def run_meta(lake: Lakehouse, name: str, meta: MetaProfile, as_of: date, annualisation: int = 252) -> MetaResult:
@@ -129,3 +93,11 @@ def run_meta(lake: Lakehouse, name: str, meta: MetaProfile, as_of: date, annuali
     )
     days = streams["date"]
     return MetaResult(sleeves, net, streams.height, days.min(), days.max(), inputs)
+
+
+def store_meta(lake: Lakehouse, name: str, as_of: date, result: MetaResult) -> None:
+    sleeves = result.sleeves.with_columns(pl.lit(result.common_days, dtype=pl.Int32).alias("common_days"))
+    lake.replace_partitions(name, as_of, {
+        "meta_sleeve_weights": TABLES["meta_sleeve_weights"].partition_rows(sleeves, name, as_of),
+        "meta_physical_weights": TABLES["meta_physical_weights"].partition_rows(result.physical, name, as_of),
+    })

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
-from tsp_platform.context import StageContext, path_segment
-from tsp_platform.lakehouse import frame_hash
-from tsp_platform.lakehouse.schema import TABLES
-from tsp_platform.orders.rebalance import ORDER_COLUMNS, OrderConfig, OrderList, build_orders, read_positions
+from tsp_platform.config.orders import OrderConfig
+from tsp_platform.context import StageContext
+from tsp_platform.core.hashing import frame_hash
+from tsp_platform.core.identifiers import path_segment
+from tsp_platform.orders.rebalance import ORDER_COLUMNS, OrderList, build_orders, read_positions
 
 ORDER_TABLE = "rebalance_orders"
 
@@ -30,7 +31,7 @@ def orders_csv_path(root: Path, profile: str, as_of) -> Path:
 def final_weights(ctx: StageContext) -> pl.DataFrame:
     """symbol, weight: the configured engine × risk profile's physical weights as of D."""
     settings = ctx.profile.orders
-    weights = ctx.lakehouse.read_partition("portfolio_weights", ctx.profile.name, ctx.as_of)
+    weights = ctx.read("portfolio_weights")
     if weights.is_empty():
         raise LookupError(f"no portfolio weights for {ctx.profile.name} as of {ctx.as_of}: run the alpha cycle first")
     chosen = weights.filter(
@@ -58,9 +59,9 @@ def run_orders(ctx: StageContext, project_root: Path) -> tuple[OrderList, dict[s
     else:
         positions = pl.DataFrame(schema={"symbol": pl.String, "quantity": pl.Float64})
     symbols = sorted(set(weights["symbol"]) | set(positions["symbol"]))
-    bars = ctx.lakehouse.ohlcv(symbols, ctx.as_of)
+    bars = ctx.bars(symbols)
     prices = bars.sort("date").group_by("symbol").agg(pl.col("close").drop_nulls().last().alias("price"))
-    lots = ctx.lakehouse.read_table("symbols").select("symbol", "lot_size")
+    lots = ctx.read("symbols").select("symbol", "lot_size")
     config = OrderConfig(capital=settings.capital, friction_rate=ctx.profile.friction.total_rate,
                          min_notional=settings.min_notional, default_lot_size=settings.default_lot_size)
     inputs["prices_id"] = frame_hash(prices.sort("symbol"))
@@ -70,9 +71,7 @@ def run_orders(ctx: StageContext, project_root: Path) -> tuple[OrderList, dict[s
 def store_orders(ctx: StageContext, orders: OrderList) -> pl.DataFrame:
     settings = ctx.profile.orders
     rows = orders.orders.select(ORDER_COLUMNS).with_columns(
-        pl.lit(ctx.profile.name).alias("profile"), pl.lit(ctx.as_of).alias("as_of"),
         pl.lit(settings.engine.value).alias("engine"), pl.lit(settings.risk_profile.value).alias("risk_profile"),
     )
-    rows = rows.select(TABLES[ORDER_TABLE].column_names)
-    ctx.lakehouse.replace_partition(ORDER_TABLE, ctx.profile.name, ctx.as_of, rows)
-    return rows
+    ctx.write(**{ORDER_TABLE: rows})
+    return ctx.tag(ORDER_TABLE, rows)

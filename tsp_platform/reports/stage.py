@@ -22,14 +22,15 @@ from pathlib import Path
 
 import polars as pl
 
-from tsp_platform.context import StageContext, path_segment
-from tsp_platform.files import atomic_path
+from tsp_platform.context import StageContext
+from tsp_platform.core.files import atomic_path
+from tsp_platform.core.identifiers import path_segment
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.reports.dashboard import DashboardInputs, render_dashboard
 from tsp_platform.reports.plots import plot_correlation, plot_dendrogram, plot_drawdowns, plot_equity, plot_weights
 from tsp_platform.reports.streams import cell_label, streams_from_tournament_returns
 from tsp_platform.reports.tearsheet import write_tearsheet
-from tsp_platform.selection.panel import ReturnsPanel
-from tsp_platform.selection.stage import partition_funnel
+from tsp_platform.selection.funnel import build_funnel
 from tsp_platform.tournament.scoreboard import KEY_COLUMNS
 
 MAX_CANDIDATE_TEARSHEETS = 10
@@ -46,21 +47,18 @@ class ReportResult:
     candidates_without_tearsheet: int
 
 
-def _read(ctx: StageContext, table: str) -> pl.DataFrame:
-    return ctx.lakehouse.read_partition(table, ctx.profile.name, ctx.as_of)
-
-
 def report_directory(out: Path, profile: str, as_of) -> Path:
     """Where a partition's dashboard, charts and tear-sheets are written (always inside `out`)."""
     return Path(out) / path_segment(profile, "profile") / as_of.isoformat()
 
 
 def funnel(ctx: StageContext) -> dict[str, int]:
-    """The selection funnel from the stored tables (the selection stage's own `partition_funnel`)."""
-    pool, returns, winners = _read(ctx, "raw_pool"), _read(ctx, "returns_matrix"), _read(ctx, "selection_winners")
+    """The selection funnel from the stored tables (as the selection stage counts it)."""
+    pool, returns, winners = ctx.read("raw_pool"), ctx.read("returns_matrix"), ctx.read("selection_winners")
     with_returns = pool.filter(pl.col("symbol").is_in(returns["symbol"].unique().to_list())).height
     champion = winners.filter(pl.col("is_champion")).height if winners.height else 0
-    return partition_funnel(ctx, with_returns=with_returns, winners=champion).as_dict()
+    return build_funnel(ctx.read("discovery_runs"), ctx.read("scan_results"), pool, with_returns=with_returns,
+                        winners=champion).as_dict()
 
 
 def _label(row: dict) -> str:
@@ -68,13 +66,13 @@ def _label(row: dict) -> str:
 
 
 def build_report(ctx: StageContext, out: Path) -> ReportResult:
-    board = _read(ctx, "tournament_scoreboard")
+    board = ctx.read("tournament_scoreboard")
     if board.is_empty():
         raise LookupError(f"no tournament scoreboard for {ctx.profile.name} as of {ctx.as_of}: run the tournament first")
     directory = report_directory(out, ctx.profile.name, ctx.as_of)
     (directory / "tearsheets").mkdir(parents=True, exist_ok=True)
     reference = ctx.profile.tournament.parity_reference.value
-    streams = streams_from_tournament_returns(_read(ctx, "tournament_returns"))
+    streams = streams_from_tournament_returns(ctx.read("tournament_returns"))
     on_reference = board.filter(pl.col("simulator") == reference)
     baselines = on_reference.filter(pl.col("is_baseline"))
     strict = on_reference.filter(pl.col("strict")).sort("strict_rank")
@@ -102,25 +100,25 @@ def build_report(ctx: StageContext, out: Path) -> ReportResult:
     }
     if leading_labels:
         head = next(r for r in leading.iter_rows(named=True) if _label(r) == leading_labels[0])
-        weights = _read(ctx, "tournament_weights").filter(
+        weights = ctx.read("tournament_weights").filter(
             *(pl.col(c) == head[c] for c in ("scorer", "risk_profile", "engine"))
         )
         if weights.height:
             plots["Weights over time"] = plot_weights(weights.select("date", "symbol", "weight"),
                                                       directory / "weights.png", title=f"Target weights: {leading_labels[0]}")
-    panel = ReturnsPanel.from_long(_read(ctx, "returns_matrix").select("symbol", "date", "ret"))
+    panel = ReturnsPanel.from_long(ctx.read("returns_matrix").select("symbol", "date", "ret"))
     if len(panel.symbols) >= 3:
         plots["Cluster dendrogram"] = plot_dendrogram(panel.values, list(panel.symbols), directory / "dendrogram.png")
         plots["Correlation"] = plot_correlation(panel.values, list(panel.symbols), directory / "correlation.png")
 
     orders = ctx.profile.orders
-    final = _read(ctx, "portfolio_weights").filter(
+    final = ctx.read("portfolio_weights").filter(
         (pl.col("engine") == orders.engine.value) & (pl.col("risk_profile") == orders.risk_profile.value)
         & (pl.col("level") == "physical")
     ).select("name", "weight")
-    regime = _read(ctx, "regimes")
+    regime = ctx.read("regimes")
     inputs = DashboardInputs(
-        profile=ctx.profile.name, as_of=ctx.as_of, scoreboard=board, health=_read(ctx, "health_results"),
+        profile=ctx.profile.name, as_of=ctx.as_of, scoreboard=board, health=ctx.read("health_results"),
         funnel=funnel(ctx), regime=regime.row(0, named=True) if regime.height else {},
         final_weights=final,
         plots={title: path.relative_to(directory) for title, path in plots.items()},

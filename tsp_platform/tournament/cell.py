@@ -15,12 +15,13 @@ Walk-forward (`walkforward.windows` over the panel rows, `inputs.windows` = the 
   survivors for windows years back. No pool dated early enough: the window holds cash (`"cash:no_pool"`).
 * **Allocation sees the train slice only**: the winners' atom returns on the train rows they all share (and the
   benchmark, when there is one), the last `allocation.window` of them; the regime is `detect_regime` on the
-  benchmark over those rows (the winners' equal weight without a benchmark), as the allocation stage does.
-  The engine × profile is solved by `allocation.stage.solve` (fallbacks, validation, cap projection).
+  benchmark over those rows (the winners' equal weight without a benchmark).
+  The problem is built by `allocation.problem`, as the alpha cycle builds it, and solved by
+  `allocation.solve.solve` (fallbacks, validation, cap projection).
 * **Cash windows (decision).** A window holds cash (target weights 0, the trade to cash is charged) and is
   recorded with its reason in `CellResult.windows["status"]` when: fewer than `MIN_ELIGIBLE_SYMBOLS` symbols are
   eligible (`"cash:too_few_eligible"`, selection is not run), the scorer has no winner (`"cash:no_winners"`), the
-  winners share fewer than `allocation.stage.MIN_COMMON_SESSIONS` train sessions (`"cash:short_history"`), or the
+  winners share fewer than `allocation.problem.MIN_COMMON_SESSIONS` train sessions (`"cash:short_history"`), or the
   solve failed after its fallbacks (`"cash:failed"`; the cell's status is then `"partial"`). An engine that does
   not support the profile makes the whole cell `"not_supported"` (no simulation, never a substitute).
 * **Plan, then simulate.** `plan_cell` (and `plan_baseline`) decides a cell's rebalances once; `simulate_plan`
@@ -47,23 +48,24 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from tsp_platform.allocation.base import AllocationProblem
-from tsp_platform.allocation.config import AllocationConfig, EngineName, RiskProfile
-from tsp_platform.allocation.regime import detect_regime
-from tsp_platform.selection.atoms import atom_returns, flatten_weights
-from tsp_platform.selection.config import SelectionConfig
+from tsp_platform.allocation.problem import allocation_problem, antifragility_vector, read_regime, shared_sessions
+from tsp_platform.allocation.solve import engines, solve
+from tsp_platform.config.allocation import AllocationConfig, EngineName, RiskProfile
+from tsp_platform.config.selection import SelectionConfig
+from tsp_platform.config.tournament import BASELINE_GROUP, WalkForwardConfig
+from tsp_platform.core.atoms import atom_returns, flatten_weights
+from tsp_platform.core.calendars import to_date
+from tsp_platform.core.panel import ReturnsPanel
 from tsp_platform.selection.context import SelectionContext
-from tsp_platform.selection.panel import ReturnsPanel
 from tsp_platform.selection.pipeline import run_selection
 from tsp_platform.tournament import metrics as M
 from tsp_platform.tournament.simulators import get_simulator
 from tsp_platform.tournament.types import Rebalance, SimulationRequest, SimulationResult
-from tsp_platform.tournament.walkforward import WalkForwardConfig, Window, train_panel, windows
+from tsp_platform.tournament.walkforward import Window, train_panel, windows
 
 MIN_TRAIN_COVERAGE = 0.9  # a symbol is eligible in a window with finite returns on ≥ 90 % of its train rows
 MIN_ELIGIBLE_SYMBOLS = 2  # fewer eligible symbols: the window holds cash, selection is not run
 BASELINES = ("market", "selected_ew", "raw_pool_ew")
-BASELINE_ENGINE = "baseline"
 WEIGHT_EPS = 1e-12  # weights rows below this magnitude are not listed
 
 
@@ -184,11 +186,6 @@ class CellResult:
 # --------------------------------------------------------------------------------------------------- selection
 
 
-def to_date(value) -> date:
-    """A numpy datetime64 (or anything numpy reads as a day) as a `datetime.date`."""
-    return np.datetime64(value, "D").astype(date)
-
-
 def eligible_symbols(train: ReturnsPanel, pool: list[str]) -> tuple[str, ...]:
     """Pool symbols with finite returns on at least MIN_TRAIN_COVERAGE of the train rows."""
     index = {s: i for i, s in enumerate(train.symbols)}
@@ -271,27 +268,16 @@ def _scorer_name(selections: list[WindowSelection], scorer: str | None) -> str:
 
 
 def _allocation_problem(inputs: TournamentInputs, sel: WindowSelection, winners: pl.DataFrame):
-    """(problem, regime reading) from the window's train rows shared by the winners (+ benchmark); None when
-    fewer than MIN_COMMON_SESSIONS."""
-    from tsp_platform.allocation.stage import MIN_COMMON_SESSIONS
-
+    """(problem, regime reading) from the window's train rows shared by the winners (+ benchmark), built as the
+    alpha cycle builds it (`allocation.problem`); (None, None) when they share too few sessions."""
     ids = list(winners["atom_id"])
-    values = sel.atom_train.select(ids).values
-    rows = np.isfinite(values).all(axis=1)
-    if sel.benchmark_train is not None:
-        rows &= np.isfinite(sel.benchmark_train)
-    keep = np.flatnonzero(rows)[-inputs.allocation.window:]
-    if len(keep) < MIN_COMMON_SESSIONS:
+    shared = shared_sessions(sel.atom_train.select(ids).values, sel.benchmark_train, inputs.allocation.window)
+    if not shared.enough:
         return None, None
-    returns = values[keep]
-    bench = None if sel.benchmark_train is None else sel.benchmark_train[keep]
-    basis = bench if bench is not None else returns.mean(axis=1)
-    reading = detect_regime(basis, inputs.allocation.regime)
-    af = np.array([sel.antifragility.get(a, M.NAN) for a in ids], dtype=float)
-    antifragility = None if np.isnan(af).all() else np.nan_to_num(af, nan=float(np.nanmin(af)))
-    problem = AllocationProblem(
-        returns=returns, assets=tuple(ids), clusters=winners["cluster"].to_numpy(), config=inputs.allocation,
-        annualisation=inputs.annualisation, regime=reading.regime, benchmark=bench, antifragility=antifragility,
+    reading, _ = read_regime(shared, inputs.allocation)
+    problem = allocation_problem(
+        ids, winners["cluster"].to_numpy(), shared, inputs.allocation, annualisation=inputs.annualisation,
+        regime=reading.regime, antifragility=antifragility_vector([sel.antifragility.get(a) for a in ids]),
         allow_short=inputs.allow_short,
     )
     return problem, reading
@@ -308,8 +294,6 @@ def _physical(inputs: TournamentInputs, physical: dict[str, float]) -> np.ndarra
 def _engine(engine) -> object:
     if not isinstance(engine, (str, EngineName)):
         return engine
-    from tsp_platform.allocation.stage import engines
-
     return engines()[EngineName(engine)]
 
 
@@ -328,7 +312,7 @@ class CellPlan:
 
     @property
     def is_baseline(self) -> bool:
-        return self.engine == BASELINE_ENGINE
+        return self.engine == BASELINE_GROUP
 
 
 def plan_cell(
@@ -338,8 +322,6 @@ def plan_cell(
     """Per-window allocation on the train slice: the cell's rebalances.
 
     `scorer` None or "champion" means the champion scorer; `engine` is an EngineName / name or an engine object."""
-    from tsp_platform.allocation.stage import solve
-
     profile = RiskProfile(risk_profile)
     engine_obj = _engine(engine)
     spec = dict(scorer=_scorer_name(selections, scorer), risk_profile=profile.value, engine=str(engine_obj.name))
@@ -510,6 +492,6 @@ def plan_baseline(inputs: TournamentInputs, selections: list[WindowSelection], k
         records.append(record)
         selected.append(tuple(chosen))
     return CellPlan(
-        scorer=kind, risk_profile=kind, engine=BASELINE_ENGINE, status="ok", message="",
+        scorer=kind, risk_profile=kind, engine=BASELINE_GROUP, status="ok", message="",
         rebalances=tuple(rebalances), records=tuple(records), selected=tuple(selected),
     )

@@ -19,9 +19,9 @@ from pathlib import Path
 import polars as pl
 
 from tsp_platform.config.models import Profile
-from tsp_platform.lakehouse.frame_files import FrameFilesError, content_id, read_frames, write_frames
-from tsp_platform.selection.panel import ReturnsPanel
-from tsp_platform.selection.stage import execution_snapshot
+from tsp_platform.core.frame_files import FrameFilesError, content_id, read_frames, write_frames
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.selection.execution import execution_snapshot
 from tsp_platform.tournament.cell import TournamentInputs
 
 FRAMES = ("returns", "atoms", "pools", "bars", "meta")

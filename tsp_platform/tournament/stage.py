@@ -11,6 +11,8 @@
   on the same simulator) and the parity gap (against the reference simulator's run of the same cell), and
   judges the strict gates.
 
+Every read goes through the stage context (`ctx.read`, `ctx.bars`): the audit ledger records them all.
+
 Decision (cell failures): an exception inside one cell (an engine or simulator error) is recorded as that cell's
 status `failed` with the error's type and text, so one broken library does not hide the other cells' results;
 its metrics are null, so every gate reports it as missing and it is never strict.
@@ -19,7 +21,7 @@ its metrics are null, so every gate reports it as missing and it is never strict
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,30 +29,45 @@ import numpy as np
 import polars as pl
 
 from tsp_platform.config.models import DiscoverySource, Profile
-from tsp_platform.context import StageContext, path_segment
-from tsp_platform.discovery.screener import SCREENER_HISTORY_DAYS
-from tsp_platform.discovery.stage import offline_pool, offline_universe
-from tsp_platform.lakehouse.frame_files import read_frames, write_frames
+from tsp_platform.config.scanners import load_scanner
+from tsp_platform.config.tournament import BASELINE_GROUP, TournamentConfig
+from tsp_platform.context import StageContext
+from tsp_platform.core.atoms import atoms_frame
+from tsp_platform.core.calendars import to_date
+from tsp_platform.core.clock import utc_now
+from tsp_platform.core.frame_files import read_frames, write_frames
+from tsp_platform.core.identifiers import path_segment
+from tsp_platform.core.panel import ReturnsPanel
+from tsp_platform.discovery.offline import discover_offline, offline_universe, pool_from_scans, screener_start
+from tsp_platform.discovery.scan import ScanEnvelope
+from tsp_platform.health.verdicts import quarantine_list, require_healthy
 from tsp_platform.lakehouse.schema import (
-    TOURNAMENT_CELLS, TOURNAMENT_RETURNS, TOURNAMENT_SCOREBOARD, TOURNAMENT_WEIGHTS, TOURNAMENT_WINDOWS,
+    TOURNAMENT_CELLS,
+    TOURNAMENT_RETURNS,
+    TOURNAMENT_SCOREBOARD,
+    TOURNAMENT_WEIGHTS,
+    TOURNAMENT_WINDOWS,
 )
 from tsp_platform.market_data.returns import build_returns
-from tsp_platform.market_data.stage import quarantine_list, symbol_calendars
-from tsp_platform.selection.atoms import atoms_frame
-from tsp_platform.selection.panel import ReturnsPanel
-from tsp_platform.selection.stage import execution_metadata, require_healthy_data
+from tsp_platform.market_data.universe import symbol_calendars
+from tsp_platform.selection.execution import execution_metadata
 from tsp_platform.tournament import metrics as M
 from tsp_platform.tournament.cell import (
-    BASELINE_ENGINE, BASELINES, CellPlan, CellResult, TournamentInputs, WindowSelection, plan_baseline, plan_cell,
-    select_windows, simulate_plan, to_date,
+    BASELINES,
+    CellPlan,
+    CellResult,
+    TournamentInputs,
+    WindowSelection,
+    plan_baseline,
+    plan_cell,
+    select_windows,
+    simulate_plan,
 )
-from tsp_platform.tournament.config import TournamentConfig
 from tsp_platform.tournament.scoreboard import KEY_COLUMNS, build_scoreboard
 from tsp_platform.tournament.snapshot import TournamentSnapshot
 from tsp_platform.tournament.verify import snapshot_problems, span_problem
 from tsp_platform.tournament.walkforward import windows
 
-BASELINE_GROUP = BASELINE_ENGINE
 CELL_TABLES = ("tournament_cells", "tournament_returns", "tournament_weights", "tournament_windows")
 METRIC_COLUMNS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "avg_turnover")
 
@@ -84,23 +101,25 @@ def _stored_pools(ctx: StageContext) -> pl.DataFrame:
     ).rename({"as_of": "pool_date"})
 
 
-def _candidate_symbols(ctx: StageContext) -> list[str]:
-    if ctx.profile.discovery is DiscoverySource.LAKEHOUSE:
-        return offline_universe(ctx)["symbol"].to_list()
-    return _stored_pools(ctx)["symbol"].unique().to_list()
-
-
-def _window_pools(ctx: StageContext, decision_dates: list[date]) -> list[tuple[date, pl.DataFrame]]:
+def _window_pools(ctx: StageContext, decision_dates: list[date], symbols: pl.DataFrame,
+                  bars: pl.DataFrame) -> list[tuple[date, pl.DataFrame]]:
     """(pool date, its atoms) for every pool a window may choose from, as it was known then.
 
-    Offline discovery is recomputed as of every decision date (bars up to that date); a date on which no
+    Offline discovery is recomputed as of every decision date from the bars up to that date; a date on which no
     scanner admits anything is an empty pool, so its window holds cash rather than reuse an older pool. A live
     screener cannot be asked about the past, so live profiles use the pools their data cycles stored; a window
     with none dated on or before it holds cash."""
     if ctx.profile.discovery is not DiscoverySource.LAKEHOUSE:
         stored = _stored_pools(ctx)
         return [(day, atoms_frame(frame.drop("pool_date"))) for (day,), frame in stored.group_by("pool_date")]
-    return [(day, atoms_frame(offline_pool(replace(ctx, as_of=day)))) for day in sorted(set(decision_dates))]
+    scanners = [load_scanner(name) for name in ctx.profile.scanners]
+    universe = offline_universe(symbols, scanners, ctx.profile.name)
+    pools = []
+    for day in sorted(set(decision_dates)):
+        envelope = ScanEnvelope(ctx.profile.name, day, ctx.run_id, utc_now(), ctx.profile.discovery.value)
+        scans = discover_offline(scanners, universe, bars, envelope).scans
+        pools.append((day, atoms_frame(pool_from_scans(scans, symbols, ctx.profile.pool))))
+    return pools
 
 
 def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
@@ -111,13 +130,20 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
     pick today's survivors years back. Symbols that failed a data-health gate as of D are quarantined from every
     window: a data fault makes the whole series suspect, and the exclusion does not depend on performance. A
     strict profile whose gates failed is refused (`DataHealthFailed`), as the alpha cycle is."""
-    require_healthy_data(ctx)
-    health = ctx.lakehouse.read_partition("health_results", ctx.profile.name, ctx.as_of)
+    health = ctx.read("health_results")
+    if ctx.profile.features.feat_strict_health:
+        require_healthy(health, ctx.profile.name, ctx.as_of)
     if health.is_empty():
         raise LookupError(f"no health results for {ctx.profile.name} as of {ctx.as_of}: run the data cycle first")
     config, start = ctx.profile.tournament, tournament_start(ctx)
-    candidates = symbol_calendars(ctx, _candidate_symbols(ctx))
-    bars = ctx.lakehouse.ohlcv(candidates["symbol"].to_list(), ctx.as_of, start - timedelta(days=SCREENER_HISTORY_DAYS))
+    symbols = ctx.read("symbols")
+    if ctx.profile.discovery is DiscoverySource.LAKEHOUSE:
+        scanners = [load_scanner(name) for name in ctx.profile.scanners]
+        names = offline_universe(symbols, scanners, ctx.profile.name)["symbol"].to_list()
+    else:
+        names = _stored_pools(ctx)["symbol"].unique().to_list()
+    candidates = symbol_calendars(symbols, names, ctx.profile)
+    bars = ctx.bars(candidates["symbol"].to_list(), screener_start(start))
     returns = build_returns(
         bars, candidates, ctx.as_of, start, ctx.profile.history_floor_days, quarantine_list(health)
     ).returns.select("symbol", "date", "ret")
@@ -128,7 +154,7 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
     decisions = [to_date(panel.dates[w.as_of]) for w in windows(len(panel.dates), config.windows)]
     with_returns = set(returns["symbol"])
     pools = [(day, atoms.filter(pl.col("symbol").is_in(sorted(with_returns))) if atoms.height else atoms)
-             for day, atoms in _window_pools(ctx, decisions)]
+             for day, atoms in _window_pools(ctx, decisions, symbols, bars)]
     if not any(atoms.height for _, atoms in pools):
         raise LookupError(
             f"{ctx.profile.name} as of {ctx.as_of}: no window's pool has a symbol with returns over the tournament "
@@ -145,7 +171,7 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
         profile=ctx.profile.name, as_of=ctx.as_of, returns=returns.filter(pl.col("symbol").is_in(keep)),
         atoms=atoms, pools=pool_rows,
         bars=bars.filter(pl.col("symbol").is_in(keep)).select("symbol", "date", "open", "high", "low", "close", "volume"),
-        meta=execution_metadata(ctx),
+        meta=execution_metadata(symbols),
     )
     problems = [p for found in snapshot_problems(snapshot, config).values() for p in found]
     if problems:
@@ -155,11 +181,6 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
 
 
 # --------------------------------------------------------------------------------------------------- cell groups
-
-
-def cell_groups(config: TournamentConfig) -> tuple[str, ...]:
-    """The partition's cell groups: one per allocation engine, then the baselines."""
-    return (*(engine.value for engine in config.engines), BASELINE_GROUP)
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,8 +270,8 @@ def run_cell_group(
 ) -> CellBatch:
     """Every cell of one group, simulated by every configured simulator (see the module docstring)."""
     config = profile.tournament
-    if group not in cell_groups(config):
-        raise ValueError(f"{profile.name}: unknown cell group {group!r}; one of {cell_groups(config)}")
+    if group not in config.cell_groups():
+        raise ValueError(f"{profile.name}: unknown cell group {group!r}; one of {config.cell_groups()}")
     inputs = snapshot.inputs(profile)
     selections = select_windows(inputs)
     if not selections:
@@ -315,8 +336,7 @@ def _concat(frames: list[pl.DataFrame], table) -> pl.DataFrame:
 
 
 def _tagged(snapshot: TournamentSnapshot, frame: pl.DataFrame, table) -> pl.DataFrame:
-    tagged = frame.with_columns(pl.lit(snapshot.profile).alias("profile"), pl.lit(snapshot.as_of).alias("as_of"))
-    return tagged.select(table.column_names).cast(table.polars_schema)
+    return table.partition_rows(frame, snapshot.profile, snapshot.as_of).cast(table.polars_schema)
 
 
 # ----------------------------------------------------------------------------------------------------- scoreboard
@@ -325,7 +345,7 @@ def _tagged(snapshot: TournamentSnapshot, frame: pl.DataFrame, table) -> pl.Data
 def missing_groups(cells: pl.DataFrame, config: TournamentConfig) -> list[str]:
     """Cell groups of the configuration with no stored row (their partitions have not run yet)."""
     present = set(cells["engine"]) if cells.height else set()
-    return [group for group in cell_groups(config) if group not in present]
+    return [group for group in config.cell_groups() if group not in present]
 
 
 def build_scoreboard_rows(cells: pl.DataFrame, returns: pl.DataFrame, config: TournamentConfig) -> pl.DataFrame:
@@ -343,7 +363,7 @@ def build_scoreboard_rows(cells: pl.DataFrame, returns: pl.DataFrame, config: To
     tails, gaps = [], []
     for row in cells.iter_rows(named=True):
         key = tuple(row[c] for c in KEY_COLUMNS)
-        market = series.get(("market", "market", BASELINE_ENGINE, row["simulator"]))
+        market = series.get(("market", "market", BASELINE_GROUP, row["simulator"]))
         own = series.get(key)
         tail = M.NAN
         if market is not None and own is not None and len(market) == len(own):
@@ -390,5 +410,5 @@ def store_tournament(ctx: StageContext, batches: list[CellBatch], snapshot_id: s
         cells.drop("message", "windows", "first_date", "last_date", "liquidated_on", "seconds", "run_id"),
         frames["tournament_returns"], ctx.profile.tournament,
     )
-    ctx.lakehouse.replace_partitions(ctx.profile.name, ctx.as_of, {**frames, "tournament_scoreboard": board})
+    ctx.write(**frames, tournament_scoreboard=board)
     return board
