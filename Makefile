@@ -27,10 +27,12 @@ demo: install dagster-home
 	$(VENV)/bin/tsp demo
 
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 tests
 
 lint: install
 	$(VENV)/bin/ruff check --select F,E9 tsp_platform tsp_cli assets resources partitions benchmarks tests
+	$(VENV)/bin/lint-imports
 
 ui: install dagster-home
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
