@@ -143,3 +143,19 @@ def test_an_older_file_gains_new_nullable_columns_and_refuses_other_differences(
     with pytest.raises(LakehouseError, match="regimes: columns \\['surprise'\\] are no longer declared"):
         with Lakehouse(broken).connect():
             pass
+
+
+def test_the_lakehouse_resource_is_dagster_duckdb_resource_with_our_lock_wait_and_schema(tmp_path):
+    from dagster_duckdb import DuckDBResource
+
+    from resources import LakehouseResource
+
+    resource = LakehouseResource(database=str(tmp_path / "lake.duckdb"), connection_config={"threads": 1})
+    assert isinstance(resource, DuckDBResource)
+    with resource.get_connection() as conn:  # DuckDBResource's API; the schema comes up to date first
+        tables = {row[0] for row in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert {"ohlcv", "symbols", "audit_ledger"} <= tables
+        assert conn.execute("SELECT current_setting('threads')").fetchall()[0][0] == 1
+    with resource.get_connection(read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM ohlcv").fetchall()[0][0] == 0
+    assert resource.lakehouse().read_table("symbols").is_empty()

@@ -1,10 +1,12 @@
-"""The typed context every partitioned stage receives, and the only way such a stage reads and writes.
+"""The typed context every partitioned stage receives, and how such a stage reads and writes.
 
 `StageContext` names the lakehouse, the profile and the as-of date of one (profile, as-of) partition.
 `read(table)` returns the partition's rows of a partitioned table (a whole table otherwise), `bars(...)` the
 daily bars up to the as-of date, and `write(**frames)` tags frames with the partition's profile and as-of
 date, checks them against the table schema and replaces the partition's slice of every table in one
-transaction. Everything goes through the lakehouse, so a lakehouse with a `Lineage` records it all.
+transaction. The few reads that need their own SQL (an earlier partition's weights, every stored pool up to
+the date) and the bar upserts of a live fetch use `ctx.lakehouse` itself. Everything goes through that one
+lakehouse object, so a lakehouse with a `Lineage` records it all.
 """
 
 from __future__ import annotations
