@@ -101,19 +101,11 @@ def _stored_pools(ctx: StageContext) -> pl.DataFrame:
     ).rename({"as_of": "pool_date"})
 
 
-def _window_pools(ctx: StageContext, decision_dates: list[date], symbols: pl.DataFrame,
-                  bars: pl.DataFrame) -> list[tuple[date, pl.DataFrame]]:
-    """(pool date, its atoms) for every pool a window may choose from, as it was known then.
-
-    Offline discovery is recomputed as of every decision date from the bars up to that date; a date on which no
-    scanner admits anything is an empty pool, so its window holds cash rather than reuse an older pool. A live
-    screener cannot be asked about the past, so live profiles use the pools their data cycles stored; a window
-    with none dated on or before it holds cash."""
-    if ctx.profile.discovery is not DiscoverySource.LAKEHOUSE:
-        stored = _stored_pools(ctx)
-        return [(day, atoms_frame(frame.drop("pool_date"))) for (day,), frame in stored.group_by("pool_date")]
-    scanners = [load_scanner(name) for name in ctx.profile.scanners]
-    universe = offline_universe(symbols, scanners, ctx.profile.name)
+def _offline_pools(ctx: StageContext, decision_dates: list[date], scanners, universe: pl.DataFrame,
+                   symbols: pl.DataFrame, bars: pl.DataFrame) -> list[tuple[date, pl.DataFrame]]:
+    """(pool date, its atoms) for every decision date: offline discovery recomputed as of that date from the bars
+    up to it. A date on which no scanner admits anything is an empty pool, so its window holds cash rather than
+    reuse an older pool."""
     pools = []
     for day in sorted(set(decision_dates)):
         envelope = ScanEnvelope(ctx.profile.name, day, ctx.run_id, utc_now(), ctx.profile.discovery.value)
@@ -122,12 +114,18 @@ def _window_pools(ctx: StageContext, decision_dates: list[date], symbols: pl.Dat
     return pools
 
 
+def _stored_pool_atoms(stored: pl.DataFrame) -> list[tuple[date, pl.DataFrame]]:
+    """(pool date, its atoms) of every pool a live profile's data cycles stored: a live screener cannot be asked
+    about the past, so a window with no pool dated on or before it holds cash."""
+    return [(day, atoms_frame(frame.drop("pool_date"))) for (day,), frame in stored.group_by("pool_date")]
+
+
 def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
     """What the tournament of (P, D) needs: every window's pool, the returns over the span, the bars for the
     execution snapshots, execution metadata. Validated before it is returned (`snapshot_problems`).
 
-    Decisions: each window chooses from the pool of its own as-of date (`_window_pools`), not D's, which would
-    pick today's survivors years back. Symbols that failed a data-health gate as of D are quarantined from every
+    Decisions: each window chooses from the pool of its own as-of date (`_offline_pools`, `_stored_pool_atoms`),
+    not D's, which would pick today's survivors years back. Symbols that failed a data-health gate as of D are quarantined from every
     window: a data fault makes the whole series suspect, and the exclusion does not depend on performance. A
     strict profile whose gates failed is refused (`DataHealthFailed`), as the alpha cycle is."""
     health = ctx.read("health_results")
@@ -137,11 +135,14 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
         raise LookupError(f"no health results for {ctx.profile.name} as of {ctx.as_of}: run the data cycle first")
     config, start = ctx.profile.tournament, tournament_start(ctx)
     symbols = ctx.read("symbols")
-    if ctx.profile.discovery is DiscoverySource.LAKEHOUSE:
+    offline = ctx.profile.discovery is DiscoverySource.LAKEHOUSE
+    if offline:
         scanners = [load_scanner(name) for name in ctx.profile.scanners]
-        names = offline_universe(symbols, scanners, ctx.profile.name)["symbol"].to_list()
+        universe = offline_universe(symbols, scanners, ctx.profile.name)
+        names = universe["symbol"].to_list()
     else:
-        names = _stored_pools(ctx)["symbol"].unique().to_list()
+        stored = _stored_pools(ctx)
+        names = stored["symbol"].unique().to_list()
     candidates = symbol_calendars(symbols, names, ctx.profile)
     bars = ctx.bars(candidates["symbol"].to_list(), screener_start(start))
     returns = build_returns(
@@ -154,7 +155,8 @@ def build_snapshot(ctx: StageContext) -> TournamentSnapshot:
     decisions = [to_date(panel.dates[w.as_of]) for w in windows(len(panel.dates), config.windows)]
     with_returns = set(returns["symbol"])
     pools = [(day, atoms.filter(pl.col("symbol").is_in(sorted(with_returns))) if atoms.height else atoms)
-             for day, atoms in _window_pools(ctx, decisions, symbols, bars)]
+             for day, atoms in (_offline_pools(ctx, decisions, scanners, universe, symbols, bars) if offline
+                                else _stored_pool_atoms(stored))]
     if not any(atoms.height for _, atoms in pools):
         raise LookupError(
             f"{ctx.profile.name} as of {ctx.as_of}: no window's pool has a symbol with returns over the tournament "
