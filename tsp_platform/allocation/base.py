@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tsp_platform.allocation.projection import CappedSet, capped_set
 from tsp_platform.config.allocation import AllocationConfig, EngineName, Regime, RiskProfile
 
 
@@ -64,6 +65,10 @@ class AllocationProblem:
     def upper(self) -> np.ndarray:
         """Per-asset upper bound, never below 1/N so the budget stays feasible."""
         return np.full(self.n_assets, max(self.config.max_weight, 1.0 / self.n_assets))
+
+    def capped_set(self) -> CappedSet:
+        """The long-only set every engine solves over: 0 ≤ w ≤ `upper`, the regime's cluster caps, Σw = 1."""
+        return capped_set(self.clusters, np.zeros(self.n_assets), self.upper, self.cluster_cap)
 
 
 @dataclass(frozen=True)

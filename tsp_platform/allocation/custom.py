@@ -63,8 +63,9 @@ a constant one (neutral), no antifragility or N < 2 (barbell), no mean above r_f
 
 `CustomEngine.allocate` runs the primary link and validates it; `solve_with_fallbacks` walks the chain,
 validates every result with the shared check (`allocation.constraints`: finite, budget, bounds, caps;
-neutral: net, |w| bounds, beta band, gross; barbell: its own capped set and the sleeve), counts a failed validation as a solver failure, reports which fallback served, and
-raises `SolverFailed` naming every attempt when all fail. No chain ends in equal weight.
+neutral: net, |w| bounds, beta band, gross; barbell: its own capped set and the sleeve), counts a failed
+validation as a solver failure, reports which fallback served, and raises `SolverFailed` naming every attempt
+when all fail. No chain ends in equal weight.
 """
 
 from __future__ import annotations
@@ -113,8 +114,7 @@ class Inputs:
 
     @cached_property
     def caps(self) -> CappedSet:
-        p = self.problem
-        return capped_set(p.clusters, np.zeros(p.n_assets), p.upper, p.cluster_cap)
+        return self.problem.capped_set()
 
     @cached_property
     def beta(self) -> np.ndarray:

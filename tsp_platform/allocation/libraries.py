@@ -44,7 +44,7 @@ import pandas as pd
 from tsp_platform.allocation.base import AllocationProblem, NotSupported, SolverFailed
 from tsp_platform.allocation.constraints import PortfolioConstraints
 from tsp_platform.allocation.covariance import estimate_covariance
-from tsp_platform.allocation.projection import CappedSet, capped_set
+from tsp_platform.allocation.projection import CappedSet
 from tsp_platform.config.allocation import AllocationConfig, CovarianceConfig, EngineName, RiskProfile
 
 SOLVER = "CLARABEL"
@@ -121,9 +121,24 @@ class _Inputs:
     problem: AllocationProblem
     frame: pd.DataFrame  # (T, N) returns, problem.assets as columns, a daily (business-day) index
     upper: np.ndarray | None  # (N,) per-asset bound to impose, None when not imposed or it cannot bind
-    membership: np.ndarray | None  # (K', N) 0/1 rows of the clusters whose cap binds, None when none is imposed
-    cluster_caps: np.ndarray | None  # (K',) their caps
-    capped: CappedSet | None = None  # the capped set those rows come from, when cluster caps are imposed
+    capped: CappedSet | None  # the capped set whose cluster caps are imposed, None when they are not
+
+    @functools.cached_property
+    def _cluster_rows(self) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        if self.capped is None:
+            return None, None
+        rows, bounds = self.capped.rows()
+        return (rows, bounds) if len(bounds) else (None, None)
+
+    @property
+    def membership(self) -> np.ndarray | None:
+        """(K', N) 0/1 rows of the clusters whose cap binds; None when none is imposed or none binds."""
+        return self._cluster_rows[0]
+
+    @property
+    def cluster_caps(self) -> np.ndarray | None:
+        """(K',) the caps of those clusters."""
+        return self._cluster_rows[1]
 
     @property
     def config(self) -> AllocationConfig:
@@ -185,19 +200,16 @@ def returns_frame(problem: AllocationProblem) -> pd.DataFrame:
 def _inputs(problem: AllocationProblem, profile: RiskProfile, caps: frozenset[Cap]) -> _Inputs:
     """The bounds and cluster caps to impose, exactly as the caller's capped set defines them."""
     upper = problem.upper
-    membership = cluster_caps = cset = None
+    cset = None
     if profile is _P.MARKET_NEUTRAL:
         imposed_upper = upper  # |w| ≤ u binds even at u = 1 once shorts are allowed
     else:
         imposed_upper = upper if Cap.ASSET in caps and (upper < 1.0).any() else None
         if Cap.CLUSTER in caps:
-            cset = capped_set(problem.clusters, np.zeros(problem.n_assets), upper, problem.cluster_cap)
-            rows, bounds = cset.rows()
-            if len(bounds):
-                membership, cluster_caps = rows, bounds
+            cset = problem.capped_set()
             if cset.raised_caps:
                 log.info("%s: the cluster caps cannot hold the budget; raised to %s", profile.value, cset.caps)
-    return _Inputs(problem, returns_frame(problem), imposed_upper, membership, cluster_caps, cset)
+    return _Inputs(problem, returns_frame(problem), imposed_upper, cset)
 
 
 # ---------------------------------------------------------------------------------------- engine scaffolding

@@ -13,6 +13,7 @@ import numpy as np
 
 from tsp_platform.allocation.base import AllocationProblem, AllocationResult, NotSupported, SolverFailed
 from tsp_platform.allocation.constraints import LONG_ONLY, UNCAPPED, PortfolioConstraints, portfolio_beta
+from tsp_platform.allocation.projection import project
 from tsp_platform.config.allocation import EngineName, RiskProfile
 
 
@@ -34,17 +35,11 @@ def profile_constraints(problem: AllocationProblem, profile: RiskProfile) -> Por
     return PortfolioConstraints.for_profile(profile, problem.clusters, problem.upper, problem.cluster_cap, problem.config)
 
 
-def constraint_problems(problem: AllocationProblem, profile: RiskProfile, weights: np.ndarray) -> list[str]:
+def constraint_problems(problem: AllocationProblem, profile: RiskProfile, weights: np.ndarray,
+                        constraints: PortfolioConstraints | None = None) -> list[str]:
     """What a weight vector violates for this profile (empty when valid)."""
     beta = portfolio_beta(problem.returns, problem.benchmark, weights) if profile is RiskProfile.MARKET_NEUTRAL else None
-    return profile_constraints(problem, profile).problems(weights, beta)
-
-
-def project_onto_caps(weights: np.ndarray, problem: AllocationProblem) -> np.ndarray:
-    """The nearest long-only portfolio holding the per-asset and cluster caps (Euclidean projection)."""
-    from tsp_platform.allocation.projection import capped_set, project
-
-    return project(weights, capped_set(problem.clusters, np.zeros(problem.n_assets), problem.upper, problem.cluster_cap))
+    return (constraints or profile_constraints(problem, profile)).problems(weights, beta)
 
 
 def solve(engine, problem: AllocationProblem, profile: RiskProfile) -> AllocationResult:
@@ -74,11 +69,13 @@ def solve(engine, problem: AllocationProblem, profile: RiskProfile) -> Allocatio
             return AllocationResult(engine.name, profile, None, "failed", solve_seconds=time.perf_counter() - start,
                                     message=f"{exc}; custom fallback: {final}")
     elapsed = time.perf_counter() - start
-    problems = constraint_problems(problem, profile, weights)
+    constraints = profile_constraints(problem, profile)
+    problems = constraint_problems(problem, profile, weights, constraints)
     if problems and profile in LONG_ONLY and profile not in UNCAPPED:
-        weights = project_onto_caps(weights, problem)  # libraries without cluster caps: nearest capped portfolio
+        # libraries without cluster caps: the nearest capped portfolio
+        weights = project(weights, problem.capped_set())
         message = (message + "; " if message else "") + "projected onto the caps: " + "; ".join(problems)
-        problems = constraint_problems(problem, profile, weights)
+        problems = constraint_problems(problem, profile, weights, constraints)
     if problems:
         return AllocationResult(engine.name, profile, None, "failed", solve_seconds=elapsed, message="; ".join(problems))
     return AllocationResult(engine.name, profile, weights, "fallback" if fallback else "ok", fallback, elapsed, message)
